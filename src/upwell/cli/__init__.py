@@ -1,0 +1,1 @@
+"""The ``upwell`` command line."""

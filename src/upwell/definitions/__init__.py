@@ -1,0 +1,1 @@
+"""Declarative, validated definitions: entities, sources, features, services."""

@@ -1,0 +1,1 @@
+"""The feature engine: pure window and aggregation maths, per-event and columnar."""

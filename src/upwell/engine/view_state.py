@@ -1,0 +1,120 @@
+"""The per-event path for one feature view: entity states, updates and reads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from upwell.engine.aggregations import implementation
+from upwell.engine.entity_state import EntityState
+from upwell.engine.errors import RetentionError
+from upwell.engine.plan import ViewPlan
+from upwell.engine.windows import window_bounds
+
+EntityKey = tuple[Any, ...]
+
+
+class ViewState:
+    """Window state of every entity of one view.
+
+    Args:
+        plan: The compiled view.
+    """
+
+    def __init__(self, plan: ViewPlan) -> None:
+        self.plan = plan
+        self._impls = [implementation(f.aggregation) for f in plan.features]
+        self._squares = tuple(c.squares for c in plan.channels)
+        self._extract = [c.extract for c in plan.channels]
+        self.entities: dict[EntityKey, EntityState] = {}
+
+    def key_of(self, event: Mapping[str, Any]) -> EntityKey:
+        """The entity key of an event or entity row.
+
+        Args:
+            event: Fields including the entity's keys.
+
+        Returns:
+            The key tuple.
+        """
+        return tuple(event[k] for k in self.plan.keys)
+
+    def apply(self, event: Mapping[str, Any], ts: int, seq: int) -> None:
+        """Fold one event into its entity's state.
+
+        Args:
+            event: The event's fields.
+            ts: Its event time, ms.
+            seq: Its log position.
+        """
+        key = tuple(event[k] for k in self.plan.keys)
+        state = self.entities.get(key)
+        if state is None:
+            state = self.entities[key] = EntityState(len(self._extract), self._squares)
+        state.insert(ts, seq, [extract(event) for extract in self._extract])
+
+    def read(self, key: EntityKey, as_of: int) -> dict[str, Any]:
+        """Every feature of the view for one entity, as of a time.
+
+        Args:
+            key: The entity key.
+            as_of: The read time, ms.
+
+        Returns:
+            Feature name to value.
+
+        Raises:
+            RetentionError: The read needs events already evicted.
+        """
+        state = self.entities.get(key)
+        if state is None:
+            state = EntityState(len(self._extract), self._squares)
+        spans = []
+        for window, offset in self.plan.bounds:
+            lo, hi = window_bounds(window, offset, as_of)
+            needed = hi if lo is None else lo
+            if state.evicted_until is not None and needed < state.evicted_until:
+                msg = (
+                    f"reading as of {as_of} needs events after {needed}, but events up to "
+                    f"{state.evicted_until} were already evicted"
+                )
+                raise RetentionError(
+                    msg,
+                    where=f"FeatureView {self.plan.view.name!r}, entity {key}",
+                    fix="read as of a later time, or build a training set for past times",
+                )
+            spans.append(state.span(lo, hi))
+        out: dict[str, Any] = {}
+        for feature, impl in zip(self.plan.features, self._impls, strict=True):
+            a, b = spans[feature.bounds_key]
+            out[feature.name] = impl.online(state, feature, a, b, feature.window.span_ms is None)
+        return out
+
+    def evict(self, cutoff: int) -> int:
+        """Evict events with ``ts <= cutoff`` from every entity, folding lifetime bases.
+
+        Args:
+            cutoff: Event time, ms; no read may later need events at or before it.
+
+        Returns:
+            How many events were evicted.
+        """
+        evicted = 0
+        lifetime = [
+            (f, impl)
+            for f, impl in zip(self.plan.features, self._impls, strict=True)
+            if f.window.span_ms is None
+        ]
+        for state in self.entities.values():
+            if not state.ts or state.ts[0] > cutoff:
+                continue
+            n = state.span(None, cutoff)[1]
+            for feature, impl in lifetime:
+                state.base[feature.index] = impl.fold(
+                    state.base.get(feature.index), state, feature, n
+                )
+            evicted += state.evict_through(cutoff)
+        return evicted
+
+    def __iter__(self) -> Iterator[tuple[EntityKey, EntityState]]:
+        return iter(self.entities.items())

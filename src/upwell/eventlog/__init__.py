@@ -1,0 +1,1 @@
+"""The event log: every accepted event, durable, replayable and queryable."""

@@ -1,0 +1,1 @@
+"""Ingestion: turning pushed data into validated events."""

@@ -1,0 +1,311 @@
+"""The composition root: :class:`FeatureStore` wires definitions, stores, log and paths.
+
+This is the only module (with ``config`` and the CLI) that reads the clock, the
+environment or decides on paths; everything it composes receives them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import pyarrow as pa
+
+from upwell.definitions.batch import BatchFeatures
+from upwell.definitions.registry import Definition, Registry, validate
+from upwell.definitions.service import FeatureService
+from upwell.eventlog.memory import MemoryEventLog
+from upwell.eventlog.parquet import ParquetEventLog
+from upwell.eventlog.protocol import EventLog, Fsync
+from upwell.ingest import backfill as backfill_module
+from upwell.ingest.dead_letters import DeadLetterSink, FileDeadLetters, MemoryDeadLetters
+from upwell.ingest.pusher import Pusher, PushResult
+from upwell.ingest.values import timestamp_ms
+from upwell.serving.feature_plan import plan_request
+from upwell.serving.online import read_online
+from upwell.stores.disk import DiskStore
+from upwell.stores.memory import MemoryStore
+from upwell.training import batch_tables, frames
+from upwell.training.builder import AnchorFrame, build
+
+Output = Literal["pandas", "polars", "arrow", "dicts"]
+Features = FeatureService | str | Sequence[str]
+
+
+class Clock(Protocol):
+    """Tells the current time in epoch milliseconds."""
+
+    def now_ms(self) -> int:
+        """The current time."""
+        ...
+
+
+class SystemClock:
+    """The machine's wall clock."""
+
+    def now_ms(self) -> int:  # noqa: D102
+        return time.time_ns() // 1_000_000
+
+
+class FeatureStore:
+    """Definitions, an online store and an event log, embedded in this process.
+
+    With ``path`` everything is durable under that directory (event log, state
+    snapshots, dead letters, batch tables) and reopening it restores the state; without
+    it everything lives in memory.
+
+    Args:
+        definitions: Entities, sources, feature views, batch and request features, services.
+        path: Directory for durable state, or None for in-memory.
+        fsync: When acknowledged events are forced to stable storage.
+        clock: Where "now" comes from.
+        max_batch_events: The largest push accepted.
+    """
+
+    def __init__(
+        self,
+        definitions: Iterable[Definition],
+        *,
+        path: str | Path | None = None,
+        fsync: Fsync | str = Fsync.NEVER,
+        clock: Clock | None = None,
+        max_batch_events: int = 1_000_000,
+    ) -> None:
+        self.registry: Registry = validate(definitions)
+        self.clock = clock or SystemClock()
+        self.path = Path(path) if path is not None else None
+        self.log: EventLog
+        self.dead_letters: DeadLetterSink
+        if self.path is None:
+            self.store: MemoryStore = MemoryStore(self.registry)
+            self.log = MemoryEventLog()
+            self.dead_letters = MemoryDeadLetters()
+        else:
+            self.store = DiskStore(self.registry, self.path / "state")
+            self.log = ParquetEventLog(self.path / "log", self.registry.sources, Fsync(fsync))
+            self.dead_letters = FileDeadLetters(self.path / "dead_letters.jsonl")
+        self.batch_tables = batch_tables.BatchTables(self.path / "batch" if self.path else None)
+        self._pusher = Pusher(
+            self.registry, self.store, self.log, self.dead_letters, max_batch_events
+        )
+        self._recover()
+
+    def _recover(self) -> None:
+        for source, seq, row in self.log.replay(self.store.applied_seq()):
+            spec = self.registry.sources.get(source)
+            if spec is None:
+                continue
+            event_id = row[spec.event_id] if spec.event_id else None
+            self.store.apply(source, row, row[spec.timestamp], seq, event_id)
+        for group in self.registry.batches.values():
+            table = self.batch_tables.read(group)
+            if table is not None and self.store.applied_seq() == 0:
+                batch_tables.load_into(self.store, group, table)
+
+    # ---- ingest -------------------------------------------------------------------
+
+    def push(self, source: str, events: Any) -> PushResult:
+        """Push events: validated, logged durably, then folded into the online state.
+
+        Args:
+            source: The source's name.
+            events: A dict, a list of dicts, a pandas or Polars DataFrame or an Arrow table.
+
+        Returns:
+            How many events were accepted, duplicates, or late (sent to dead letters).
+        """
+        return self._pusher.push(source, events)
+
+    def backfill(self, source: str, data: Any) -> PushResult:
+        """Load history through the columnar path (far faster than pushing one by one).
+
+        Args:
+            source: The source's name.
+            data: A DataFrame, Arrow table or Parquet path with the source's columns.
+
+        Returns:
+            Counts, as for :meth:`push`.
+        """
+        spec = self._pusher.source(source)
+        with self._pusher.lock:
+            result = backfill_module.backfill(
+                self.store.engine, self.log, self.dead_letters, spec, data
+            )
+            self.store.checkpoint()
+        return result
+
+    def load_batch(self, group: str, data: Any) -> int:
+        """Load rows of a batch feature group (keys, ``valid_from``, feature columns).
+
+        Args:
+            group: The BatchFeatures name.
+            data: A DataFrame, Arrow table or Parquet path.
+
+        Returns:
+            How many rows were loaded.
+        """
+        spec = self.registry.groups.get(group)
+        if not isinstance(spec, BatchFeatures):
+            raise batch_tables.unknown_group(group, self.registry)
+        table = batch_tables.validate(spec, data)
+        with self._pusher.lock:
+            self.batch_tables.append(spec, table)
+            batch_tables.load_into(self.store, spec, table)
+            self.store.checkpoint()
+        return int(table.num_rows)
+
+    # ---- online -------------------------------------------------------------------
+
+    def get_features(
+        self,
+        features: Features,
+        entity_rows: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+        *,
+        as_of: Any = None,
+        output: Output = "dicts",
+    ) -> Any:
+        """Read online feature values for entity rows.
+
+        Args:
+            features: A FeatureService, its name, or qualified feature names.
+            entity_rows: A row or rows with the entities' keys and any request fields.
+            as_of: A UTC datetime to read as of (replay); default now.
+            output: "dicts" (a dict for one row, else a list), "pandas", "polars", "arrow".
+
+        Returns:
+            Feature values.
+        """
+        refs = self.registry.expand(features)
+        single = isinstance(entity_rows, Mapping)
+        rows = [entity_rows] if isinstance(entity_rows, Mapping) else list(entity_rows)
+        at = self.clock.now_ms() if as_of is None else timestamp_ms(as_of, "as_of")
+        plan = plan_request(self.registry, refs)
+        values = read_online(self.registry, self.store, plan, rows, at)
+        columns = self._columns(features, refs)
+        renamed = [{c: v[r] for c, r in zip(columns, refs, strict=True)} for v in values]
+        if output == "dicts":
+            return renamed[0] if single else renamed
+        return frames.from_rows(renamed, columns, output)
+
+    # ---- offline ------------------------------------------------------------------
+
+    def training_set(
+        self,
+        features: Features,
+        entity_df: Any,
+        *,
+        timestamp_column: str = "timestamp",
+        output: Output = "pandas",
+    ) -> Any:
+        """Point-in-time features for each row of ``entity_df`` as of its timestamp.
+
+        Each row gets exactly what an online read as of its time returns (every event
+        with time at or before it counts), computed from the event log.
+
+        Args:
+            features: A FeatureService, its name, or qualified feature names.
+            entity_df: Rows with entity keys, a UTC timestamp column and request fields.
+            timestamp_column: The column holding each row's time.
+            output: "pandas", "polars" or "arrow".
+
+        Returns:
+            The entity rows with one column per feature.
+        """
+        refs = self.registry.expand(features)
+        table, columns = frames.anchor_columns(entity_df, timestamp_column)
+        anchors = AnchorFrame(columns=columns, ts=columns[timestamp_column])
+        values = self._build(refs, anchors)
+        return frames.attach(table, self._columns(features, refs), values, refs, output)
+
+    def event_training_set(
+        self, features: Features, source: str, *, output: Output = "pandas"
+    ) -> Any:
+        """Features of every logged event of a source, as the online path saw them.
+
+        Each row gets the features as of its own event, counting exactly the events
+        logged up to and including it (ties in time follow the log).
+
+        Args:
+            features: A FeatureService, its name, or qualified feature names.
+            source: The source whose events anchor the rows.
+            output: "pandas", "polars" or "arrow".
+
+        Returns:
+            The logged events (with ``__seq__``) and one column per feature.
+        """
+        refs = self.registry.expand(features)
+        spec = self._pusher.source(source)
+        table = self.log.read_source(spec)
+        columns = {n: table[n].to_numpy(zero_copy_only=False) for n in table.column_names}
+        anchors = AnchorFrame(
+            columns=columns,
+            ts=columns[spec.timestamp].astype(np.int64),
+            seq=columns["__seq__"].astype(np.int64),
+        )
+        values = self._build(refs, anchors)
+        return frames.attach(table, self._columns(features, refs), values, refs, output)
+
+    def _build(self, refs: tuple[str, ...], anchors: AnchorFrame) -> dict[str, np.ndarray]:
+        plan = plan_request(self.registry, refs)
+        with self._pusher.lock:
+            return build(
+                self.registry, plan, anchors, self.log.read_source, self.batch_tables.frame
+            )
+
+    def _columns(self, features: Features, refs: tuple[str, ...]) -> tuple[str, ...]:
+        if isinstance(features, str) and features in self.registry.services:
+            features = self.registry.services[features]
+        return features.columns if isinstance(features, FeatureService) else refs
+
+    # ---- lifecycle ----------------------------------------------------------------
+
+    def events(self, source: str) -> pa.Table:
+        """Every logged event of a source (timestamps as epoch ms, with ``__seq__``).
+
+        Args:
+            source: The source's name.
+
+        Returns:
+            An Arrow table.
+        """
+        return self.log.read_source(self._pusher.source(source))
+
+    def checkpoint(self) -> None:
+        """Flush the log to Parquet and snapshot the online state."""
+        with self._pusher.lock:
+            self.log.flush()
+            self.store.checkpoint()
+
+    def close(self) -> None:
+        """Checkpoint and release files."""
+        with self._pusher.lock:
+            self.log.close()
+            self.store.close()
+
+    def __enter__(self) -> FeatureStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_store(
+    definitions: Iterable[Definition], path: str | Path | None = None, **kwargs: Any
+) -> FeatureStore:
+    """Open an embedded feature store (a shorthand for :class:`FeatureStore`).
+
+    Args:
+        definitions: The definitions.
+        path: Directory for durable state, or None for in-memory.
+        **kwargs: Passed to :class:`FeatureStore`.
+
+    Returns:
+        The store.
+    """
+    return FeatureStore(definitions, path=path, **kwargs)
+
+
+__all__ = ["Clock", "FeatureStore", "SystemClock", "open_store"]

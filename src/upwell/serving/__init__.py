@@ -1,0 +1,1 @@
+"""Serving: online feature vectors (and, later, scores and decisions)."""

@@ -1,0 +1,1 @@
+"""Online stores: current window state and feature values per entity."""

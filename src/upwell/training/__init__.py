@@ -1,0 +1,1 @@
+"""Point-in-time training sets built from the event log with the columnar path."""
