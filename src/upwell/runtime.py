@@ -24,7 +24,7 @@ from upwell.ingest import backfill as backfill_module
 from upwell.ingest.dead_letters import DeadLetterSink, FileDeadLetters, MemoryDeadLetters
 from upwell.ingest.pusher import Pusher, PushResult
 from upwell.ingest.values import timestamp_ms
-from upwell.serving.feature_plan import plan_request
+from upwell.serving.feature_plan import FeatureRequestPlan, plan_request
 from upwell.serving.online import read_online
 from upwell.stores.disk import DiskStore
 from upwell.stores.memory import MemoryStore
@@ -88,6 +88,7 @@ class FeatureStore:
             self.log = ParquetEventLog(self.path / "log", self.registry.sources, Fsync(fsync))
             self.dead_letters = FileDeadLetters(self.path / "dead_letters.jsonl")
         self.batch_tables = batch_tables.BatchTables(self.path / "batch" if self.path else None)
+        self._resolved: dict[object, tuple[tuple[str, ...], tuple[str, ...], FeatureRequestPlan]] = {}
         self._pusher = Pusher(
             self.registry, self.store, self.log, self.dead_letters, max_batch_events
         )
@@ -178,14 +179,12 @@ class FeatureStore:
         Returns:
             Feature values.
         """
-        refs = self.registry.expand(features)
+        refs, columns, plan = self._resolve(features)
         single = isinstance(entity_rows, Mapping)
         rows = [entity_rows] if isinstance(entity_rows, Mapping) else list(entity_rows)
         at = self.clock.now_ms() if as_of is None else timestamp_ms(as_of, "as_of")
-        plan = plan_request(self.registry, refs)
         values = read_online(self.registry, self.store, plan, rows, at)
-        columns = self._columns(features, refs)
-        renamed = [{c: v[r] for c, r in zip(columns, refs, strict=True)} for v in values]
+        renamed = [dict(zip(columns, v.values(), strict=True)) for v in values]
         if output == "dicts":
             return renamed[0] if single else renamed
         return frames.from_rows(renamed, columns, output)
@@ -254,6 +253,16 @@ class FeatureStore:
             return build(
                 self.registry, plan, anchors, self.log.read_source, self.batch_tables.frame
             )
+
+    def _resolve(self, features: Features) -> tuple[tuple[str, ...], tuple[str, ...], FeatureRequestPlan]:
+        """Names, output columns and read plan of a feature list (cached: reads are hot)."""
+        key = features if isinstance(features, str | FeatureService) else tuple(features)
+        resolved = self._resolved.get(key)
+        if resolved is None:
+            refs = self.registry.expand(features)
+            resolved = (refs, self._columns(features, refs), plan_request(self.registry, refs))
+            self._resolved[key] = resolved
+        return resolved
 
     def _columns(self, features: Features, refs: tuple[str, ...]) -> tuple[str, ...]:
         if isinstance(features, str) and features in self.registry.services:

@@ -30,6 +30,8 @@ class Registry:
     groups: dict[str, Group] = field(default_factory=dict)
     services: dict[str, FeatureService] = field(default_factory=dict)
     request_order: tuple[str, ...] = ()
+    index: dict[str, Group] = field(default_factory=dict)
+    request_features: dict[str, RequestFeature] = field(default_factory=dict)
 
     @property
     def views(self) -> dict[str, FeatureView]:
@@ -64,9 +66,8 @@ class Registry:
         Raises:
             DefinitionError: The name is unknown.
         """
-        group_name = ref.partition(".")[0]
-        group = self.groups.get(group_name)
-        if group is None or ref not in group.feature_refs:
+        group = self.index.get(ref)
+        if group is None:
             known = sorted(r for g in self.groups.values() for r in g.feature_refs)
             raise DefinitionError(
                 "features",  # noqa: EM101 (the definition, not the message)
@@ -145,6 +146,12 @@ def validate(definitions: Iterable[Definition]) -> Registry:
     for view in registry.views.values():
         for feature in view.features:
             _check_columns(view, feature)
+    for group in registry.groups.values():
+        for ref in group.feature_refs:
+            registry.index[ref] = group
+        if isinstance(group, RequestFeatureView):
+            for feature in group.features:
+                registry.request_features[f"{group.name}.{feature.name}"] = feature
     order = _request_order(registry)
     object.__setattr__(registry, "request_order", order)
     for service in registry.services.values():
@@ -219,9 +226,7 @@ def _check_columns(view: FeatureView, feature: Feature) -> None:
 
 
 def _known(registry: Registry, ref: str, where: str, field_name: str) -> None:
-    group_name, _, _ = ref.partition(".")
-    group = registry.groups.get(group_name)
-    if group is None or ref not in group.feature_refs:
+    if ref not in registry.index:
         known = sorted(r for g in registry.groups.values() for r in g.feature_refs)
         raise DefinitionError(
             where,

@@ -190,8 +190,14 @@ def _positions(
     left = np.searchsorted(keys, q_keys, "left")
     right = np.searchsorted(keys, q_keys, "right")
     result = right.copy()
-    for i in np.flatnonzero((right > left) & (q_seq < _MAX)):
-        result[i] = left[i] + np.searchsorted(seq[left[i] : right[i]], q_seq[i], "right")
+    tied = np.flatnonzero((right > left) & (q_seq < _MAX))
+    if tied.size:
+        # within a run of equal (entity, time) events positions follow seq; number the
+        # runs so that (run, seq) is one increasing key
+        run = np.concatenate([[0], np.cumsum(keys[1:] != keys[:-1])])
+        stride = int(max(seq.max(), q_seq[tied].max())) + 2
+        run_keys = run * stride + seq
+        result[tied] = np.searchsorted(run_keys, run[left[tied]] * stride + q_seq[tied], "right")
     return result
 
 

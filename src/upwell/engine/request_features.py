@@ -20,10 +20,7 @@ def request_feature(registry: Registry, ref: str) -> RequestFeature:
     Returns:
         The feature.
     """
-    group_name, _, name = ref.partition(".")
-    group = registry.groups[group_name]
-    assert isinstance(group, RequestFeatureView)  # noqa: S101 (callers pass request refs)
-    return next(f for f in group.features if f.name == name)
+    return registry.request_features[ref]
 
 
 def needed_request_features(registry: Registry, refs: tuple[str, ...]) -> tuple[str, ...]:

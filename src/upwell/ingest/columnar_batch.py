@@ -114,7 +114,25 @@ def _column(column: pa.ChunkedArray, kind: ValueType, where: str) -> np.ndarray:
         return np.asarray(values)
     if kind is FieldType.STRING:
         return np.asarray(column.to_pylist(), dtype=object)
+    if kind is FieldType.INT:
+        return _int64(column, where)
     return np.asarray(column.to_numpy())
+
+
+def _int64(column: pa.ChunkedArray, where: str) -> np.ndarray:
+    # The log stores integers as int64; unsigned values above its range cannot be kept.
+    limit = np.iinfo(np.int64).max
+    if pa.types.is_unsigned_integer(column.type) and len(column):
+        too_big = pc.greater(column, pa.scalar(limit, column.type))
+        if pc.any(too_big).as_py():
+            row = int(pc.index(too_big, True).as_py())
+            msg = f"row {row} holds {column[row].as_py()}, beyond the 64-bit signed range"
+            raise EventError(
+                msg,
+                where=where,
+                fix=f"keep integers at or below {limit}, or declare the column str",
+            )
+    return np.asarray(column.to_numpy(), dtype=np.int64)
 
 
 def _timestamps(column: pa.ChunkedArray, where: str) -> np.ndarray:

@@ -7,12 +7,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from upwell.definitions.types import FieldType, ValueType, Vector
 from upwell.ingest.errors import EventError
 
 MAX_STRING_CHARS = 65_536
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_NAIVE = datetime(1970, 1, 1)  # noqa: DTZ001 (used only with offset-free UTC values)
 _ZERO = timedelta(0)
 
 
@@ -47,7 +50,14 @@ def timestamp_ms(value: Any, where: str) -> int:
             where=where,
             fix="send a timezone-aware UTC datetime or an ISO-8601 string ending in Z",
         )
-    offset = value.utcoffset()
+    if isinstance(value, pd.Timestamp) and value.tz is not None and value.utcoffset() == _ZERO:
+        return int(value.value // 1_000_000)
+    try:
+        offset = value.utcoffset()
+    except ValueError:
+        # pandas' NaT is a datetime whose utcoffset() raises: a missing timestamp.
+        msg = f"timestamp {value!r} is missing"
+        raise EventError(msg, where=where, fix="send a time for every event") from None
     if offset is None or offset != _ZERO:
         msg = f"timestamp {value!r} is {'naive' if offset is None else 'not in UTC'}"
         raise EventError(
@@ -56,7 +66,7 @@ def timestamp_ms(value: Any, where: str) -> int:
             fix="use timezone-aware UTC times, e.g. datetime(..., tzinfo=timezone.utc) or "
             "pandas .dt.tz_localize('UTC') / .dt.tz_convert('UTC')",
         )
-    delta = value - _EPOCH
+    delta = value.replace(tzinfo=None) - _EPOCH_NAIVE
     return (delta.days * 86_400 + delta.seconds) * 1_000 + delta.microseconds // 1_000
 
 
@@ -87,6 +97,11 @@ def convert(value: Any, kind: ValueType, where: str) -> Any:
     Raises:
         EventError: The value is missing, of the wrong type, NaN or infinite, or too long.
     """
+    value_type = type(value)
+    if value_type is float and kind is FieldType.FLOAT and math.isfinite(value):
+        return value
+    if value_type is int and kind is FieldType.INT:
+        return value
     if value is None:
         msg = "is missing (null)"
         raise EventError(msg, where=where, fix="send a value for every field")
@@ -96,7 +111,7 @@ def convert(value: Any, kind: ValueType, where: str) -> Any:
         return _finite(value, where)
     if kind is FieldType.INT:
         if isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
-            return int(value)
+            return _int64(int(value), where)
         raise _wrong(value, "an integer", where)
     if kind is FieldType.BOOL:
         if isinstance(value, bool | np.bool_):
@@ -112,9 +127,35 @@ def convert(value: Any, kind: ValueType, where: str) -> Any:
                 where=where,
                 fix=f"keep strings under {MAX_STRING_CHARS} characters",
             )
+        if not value.isascii():
+            _check_utf8(value, where)
         return value
     assert isinstance(kind, Vector)  # noqa: S101 (the type union is closed)
     return _vector(value, kind, where)
+
+
+def _int64(value: int, where: str) -> int:
+    # The log stores integers as int64; a larger one would poison every later read.
+    if not INT64_MIN <= value <= INT64_MAX:
+        msg = f"{value} does not fit in a 64-bit signed integer"
+        raise EventError(
+            msg,
+            where=where,
+            fix=f"send integers between {INT64_MIN} and {INT64_MAX}, or declare the field str",
+        )
+    return value
+
+
+def _check_utf8(value: str, where: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        msg = f"string holds {value[error.start]!r} at {error.start}, which is not valid Unicode"
+        raise EventError(
+            msg,
+            where=where,
+            fix="decode text with errors='replace' (lone surrogates cannot be stored)",
+        ) from None
 
 
 def _finite(value: Any, where: str) -> float:
