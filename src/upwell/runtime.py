@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import pyarrow as pa
 
+from upwell.config import ConfigError
 from upwell.definitions.batch import BatchFeatures
 from upwell.definitions.registry import Definition, Registry, validate
 from upwell.definitions.service import FeatureService
@@ -85,10 +86,12 @@ class FeatureStore:
             self.dead_letters = MemoryDeadLetters()
         else:
             self.store = DiskStore(self.registry, self.path / "state")
-            self.log = ParquetEventLog(self.path / "log", self.registry.sources, Fsync(fsync))
+            self.log = ParquetEventLog(self.path / "log", self.registry.sources, _fsync(fsync))
             self.dead_letters = FileDeadLetters(self.path / "dead_letters.jsonl")
         self.batch_tables = batch_tables.BatchTables(self.path / "batch" if self.path else None)
-        self._resolved: dict[object, tuple[tuple[str, ...], tuple[str, ...], FeatureRequestPlan]] = {}
+        self._resolved: dict[
+            object, tuple[tuple[str, ...], tuple[str, ...], FeatureRequestPlan]
+        ] = {}
         self._pusher = Pusher(
             self.registry, self.store, self.log, self.dead_letters, max_batch_events
         )
@@ -101,9 +104,11 @@ class FeatureStore:
                 continue
             event_id = row[spec.event_id] if spec.event_id else None
             self.store.apply(source, row, row[spec.timestamp], seq, event_id)
+        # Reloading every batch table is idempotent (a row replaces the row with the same
+        # key and valid_from) and covers a crash between a table's write and the snapshot.
         for group in self.registry.batches.values():
             table = self.batch_tables.read(group)
-            if table is not None and self.store.applied_seq() == 0:
+            if table is not None:
                 batch_tables.load_into(self.store, group, table)
 
     # ---- ingest -------------------------------------------------------------------
@@ -179,7 +184,7 @@ class FeatureStore:
         Returns:
             Feature values.
         """
-        refs, columns, plan = self._resolve(features)
+        _refs, columns, plan = self._resolve(features)
         single = isinstance(entity_rows, Mapping)
         rows = [entity_rows] if isinstance(entity_rows, Mapping) else list(entity_rows)
         at = self.clock.now_ms() if as_of is None else timestamp_ms(as_of, "as_of")
@@ -254,7 +259,9 @@ class FeatureStore:
                 self.registry, plan, anchors, self.log.read_source, self.batch_tables.frame
             )
 
-    def _resolve(self, features: Features) -> tuple[tuple[str, ...], tuple[str, ...], FeatureRequestPlan]:
+    def _resolve(
+        self, features: Features
+    ) -> tuple[tuple[str, ...], tuple[str, ...], FeatureRequestPlan]:
         """Names, output columns and read plan of a feature list (cached: reads are hot)."""
         key = features if isinstance(features, str | FeatureService) else tuple(features)
         resolved = self._resolved.get(key)
@@ -299,6 +306,18 @@ class FeatureStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _fsync(value: Fsync | str) -> Fsync:
+    try:
+        return Fsync(value)
+    except ValueError:
+        msg = f"fsync={value!r} is not a durability level"
+        raise ConfigError(
+            msg,
+            where="FeatureStore",
+            fix=f"use one of {[f.value for f in Fsync]}",
+        ) from None
 
 
 def open_store(

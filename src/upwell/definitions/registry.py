@@ -16,8 +16,15 @@ from upwell.definitions.request import RequestFeature, RequestFeatureView, Reque
 from upwell.definitions.service import FeatureService
 from upwell.definitions.source import EventSource
 
-Definition = Entity | EventSource | FeatureView | BatchFeatures | RequestSource
-Definition |= RequestFeatureView | FeatureService
+Definition = (
+    Entity
+    | EventSource
+    | FeatureView
+    | BatchFeatures
+    | RequestSource
+    | RequestFeatureView
+    | FeatureService
+)
 Group = FeatureView | BatchFeatures | RequestSource | RequestFeatureView
 
 
@@ -150,8 +157,8 @@ def validate(definitions: Iterable[Definition]) -> Registry:
         for ref in group.feature_refs:
             registry.index[ref] = group
         if isinstance(group, RequestFeatureView):
-            for feature in group.features:
-                registry.request_features[f"{group.name}.{feature.name}"] = feature
+            for request_feature in group.features:
+                registry.request_features[f"{group.name}.{request_feature.name}"] = request_feature
     order = _request_order(registry)
     object.__setattr__(registry, "request_order", order)
     for service in registry.services.values():

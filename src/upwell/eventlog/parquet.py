@@ -8,7 +8,10 @@ Layout under the log directory::
 ``append`` writes one record to ``wal.log`` before returning. ``flush`` moves the
 records into one Parquet segment per source (written to a temporary name, synced,
 then renamed) and only then empties ``wal.log``; a crash between the two leaves
-records that are in both places, and positions already in a segment are skipped.
+records that are in both places. A record counts as stored in Parquet only when its
+position is covered by a segment of its own source: sources interleave in the
+write-ahead file, and a crash between two sources' segments must not hide the other
+source's records.
 DuckDB reads the segments directly (``read_parquet('events/*/*.parquet',
 hive_partitioning=true)``); timestamps are stored as UTC ``timestamp[ms]``.
 """
@@ -57,15 +60,21 @@ class ParquetEventLog:
         self._flush_events = flush_events
         self._segment_last = self._scan_segments()
         self._pending = sum(len(rows) for _, _, rows in self._wal_batches())
-        self._last = max([self._segment_last, *self._wal_seqs()])
+        self._last = max([*self._segment_last.values(), *self._wal_seqs()], default=0)
 
     def _segment_paths(self, source: str | None = None) -> list[Path]:
         pattern = f"source={source}/part-*.parquet" if source else "source=*/part-*.parquet"
         return sorted((self.directory / "events").glob(pattern))
 
-    def _scan_segments(self) -> int:
-        lasts = [int(p.stem.split("-")[2]) for p in self._segment_paths()]
-        return max(lasts, default=0)
+    def _scan_segments(self) -> dict[str, int]:
+        lasts: dict[str, int] = {}
+        for path in self._segment_paths():
+            name = path.parent.name.removeprefix("source=")
+            lasts[name] = max(lasts.get(name, 0), int(path.stem.split("-")[2]))
+        return lasts
+
+    def _in_segments(self, source: str, seq: int) -> bool:
+        return seq <= self._segment_last.get(source, 0)
 
     def _wal_batches(self) -> Iterator[tuple[str, int, list[dict[str, Any]]]]:
         for payload in self._wal.records():
@@ -99,7 +108,7 @@ class ParquetEventLog:
         seqs = table[SEQ]
         first, last = int(seqs[0].as_py()), int(seqs[-1].as_py())
         self._write_table(source, table, first, last)
-        self._segment_last = self._last = last
+        self._segment_last[source.name] = self._last = last
 
     def last_seq(self) -> int:  # noqa: D102
         return self._last
@@ -111,13 +120,15 @@ class ParquetEventLog:
             for row in table.to_pylist():
                 seq = row.pop(SEQ)
                 events.append((name, seq, row))
-        events.sort(key=lambda e: e[1])
-        yield from events
         for name, first, rows in self._wal_batches():
             for i, row in enumerate(rows):
                 seq = first + i
-                if seq > max(after_seq, self._segment_last):
-                    yield name, seq, row
+                if seq > after_seq and not self._in_segments(name, seq):
+                    events.append((name, seq, row))
+        # After a crash inside flush() one source's records may sit in a segment while an
+        # earlier source's are still in the write-ahead file, so order by position.
+        events.sort(key=lambda e: e[1])
+        yield from events
 
     def _segments(self, source: EventSource, after_seq: int = 0) -> pa.Table:
         tables = []
@@ -135,7 +146,7 @@ class ParquetEventLog:
         for name, first, batch in self._wal_batches():
             if name == source.name:
                 for i, row in enumerate(batch):
-                    if first + i > self._segment_last:
+                    if not self._in_segments(name, first + i):
                         rows.append(row)
                         seqs.append(first + i)
         tail = rows_to_table(source, rows, seqs)
@@ -146,13 +157,13 @@ class ParquetEventLog:
         for name, first, rows in self._wal_batches():
             bucket = by_source.setdefault(name, ([], []))
             for i, row in enumerate(rows):
-                if first + i > self._segment_last:
+                if not self._in_segments(name, first + i):
                     bucket[0].append(row)
                     bucket[1].append(first + i)
         for name, (rows, seqs) in by_source.items():
             if rows:
                 self._write_segment(self._sources[name], rows, seqs)
-        self._segment_last = max(self._segment_last, self._last)
+                self._segment_last[name] = seqs[-1]
         self._wal.reset()
         self._pending = 0
 

@@ -32,7 +32,15 @@ def to_table(data: Any) -> pa.Table:
     if isinstance(data, str) or hasattr(data, "__fspath__"):
         import pyarrow.parquet as pq  # noqa: PLC0415 (only file ingest needs it)
 
-        return pq.read_table(data)
+        try:
+            return pq.read_table(data)
+        except (FileNotFoundError, OSError) as error:
+            msg = f"cannot read Parquet file {str(data)!r}: {error}"
+            raise EventError(
+                msg,
+                where="table",
+                fix="check the path, or pass a DataFrame or Arrow table",
+            ) from None
     module = type(data).__module__.split(".")[0]
     if module == "pandas":
         return pa.Table.from_pandas(data, preserve_index=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -100,38 +101,43 @@ def convert(value: Any, kind: ValueType, where: str) -> Any:
     value_type = type(value)
     if value_type is float and kind is FieldType.FLOAT and math.isfinite(value):
         return value
-    if value_type is int and kind is FieldType.INT:
+    if value_type is int and kind is FieldType.INT and INT64_MIN <= value <= INT64_MAX:
         return value
     if value is None:
         msg = "is missing (null)"
         raise EventError(msg, where=where, fix="send a value for every field")
-    if kind is FieldType.TIMESTAMP:
-        return timestamp_ms(value, where)
-    if kind is FieldType.FLOAT:
-        return _finite(value, where)
-    if kind is FieldType.INT:
-        if isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
-            return _int64(int(value), where)
-        raise _wrong(value, "an integer", where)
-    if kind is FieldType.BOOL:
-        if isinstance(value, bool | np.bool_):
-            return bool(value)
-        raise _wrong(value, "true or false", where)
-    if kind is FieldType.STRING:
-        if not isinstance(value, str):
-            raise _wrong(value, "a string", where)
-        if len(value) > MAX_STRING_CHARS:
-            msg = f"string of {len(value)} characters is too long"
-            raise EventError(
-                msg,
-                where=where,
-                fix=f"keep strings under {MAX_STRING_CHARS} characters",
-            )
-        if not value.isascii():
-            _check_utf8(value, where)
-        return value
+    converter = _CONVERTERS.get(kind)
+    if converter is not None:
+        return converter(value, where)
     assert isinstance(kind, Vector)  # noqa: S101 (the type union is closed)
     return _vector(value, kind, where)
+
+
+def _integer(value: Any, where: str) -> int:
+    if isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
+        return _int64(int(value), where)
+    raise _wrong(value, "an integer", where)
+
+
+def _boolean(value: Any, where: str) -> bool:
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    raise _wrong(value, "true or false", where)
+
+
+def _string(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise _wrong(value, "a string", where)
+    if len(value) > MAX_STRING_CHARS:
+        msg = f"string of {len(value)} characters is too long"
+        raise EventError(
+            msg,
+            where=where,
+            fix=f"keep strings under {MAX_STRING_CHARS} characters",
+        )
+    if not value.isascii():
+        _check_utf8(value, where)
+    return value
 
 
 def _int64(value: int, where: str) -> int:
@@ -191,3 +197,12 @@ def _wrong(value: Any, expected: str, where: str) -> EventError:
         where=where,
         fix=f"send {expected}",
     )
+
+
+_CONVERTERS: dict[ValueType, Callable[[Any, str], Any]] = {
+    FieldType.TIMESTAMP: timestamp_ms,
+    FieldType.FLOAT: _finite,
+    FieldType.INT: _integer,
+    FieldType.BOOL: _boolean,
+    FieldType.STRING: _string,
+}

@@ -34,7 +34,7 @@ def read_online(
         as_of: Read time, ms.
 
     Returns:
-        One dict of qualified name to value per row, holding the requested names.
+        One dict of qualified name to value per row, holding the requested names in order.
 
     Raises:
         RequestError: A row lacks a key or request field, or a field has a bad value.
@@ -46,27 +46,41 @@ def read_online(
             for name in names:
                 out[f"{view}.{name}"] = features[name]
     for group, names in plan.batches.items():
-        batch = registry.groups[group]
-        assert isinstance(batch, BatchFeatures)  # noqa: S101 (planned from the registry)
-        columns = list(batch.schema)
-        keys = [_key(row, plan.key_sets[group], i) for i, row in enumerate(rows)]
-        for out, found in zip(values, store.read_batch(group, keys, as_of), strict=True):
-            for name in names:
-                out[f"{group}.{name}"] = None if found is None else found[columns.index(name)]
+        _read_batch(registry, store, plan, group, names, rows, values, as_of)
     for source_name, names in plan.request_fields.items():
         source = registry.groups[source_name]
         assert isinstance(source, RequestSource)  # noqa: S101 (planned from the registry)
         for i, (out, row) in enumerate(zip(values, rows, strict=True)):
             for name in names:
                 out[f"{source_name}.{name}"] = request_value(source, name, row, i)
-    for out in values:
-        request_features.compute(registry, plan.request_order, out)
+    if plan.request_order:
+        for out in values:
+            request_features.compute(registry, plan.request_order, out)
     return [{ref: out[ref] for ref in plan.refs} for out in values]
+
+
+def _read_batch(
+    registry: Registry,
+    store: OnlineStore,
+    plan: FeatureRequestPlan,
+    group: str,
+    names: list[str],
+    rows: Sequence[Mapping[str, Any]],
+    values: list[dict[str, Any]],
+    as_of: int,
+) -> None:
+    batch = registry.groups[group]
+    assert isinstance(batch, BatchFeatures)  # noqa: S101 (planned from the registry)
+    positions = {c: i for i, c in enumerate(batch.schema)}
+    keys = [_key(row, plan.key_sets[group], i) for i, row in enumerate(rows)]
+    for out, found in zip(values, store.read_batch(group, keys, as_of), strict=True):
+        for name in names:
+            out[f"{group}.{name}"] = None if found is None else found[positions[name]]
 
 
 def _key(row: Mapping[str, Any], keys: tuple[str, ...], i: int) -> tuple[Any, ...]:
     try:
-        return tuple(row[k] for k in keys)
+        return tuple([row[k] for k in keys])
     except KeyError as error:
         msg = f"entity row lacks key {error.args[0]!r}"
         raise RequestError(
@@ -79,7 +93,8 @@ def _key(row: Mapping[str, Any], keys: tuple[str, ...], i: int) -> tuple[Any, ..
 def request_value(source: RequestSource, name: str, row: Mapping[str, Any], i: int) -> Any:
     """A request field's value from an entity row, checked against its type.
 
-    Timestamps are passed to request feature functions as aware UTC datetimes.
+    Timestamps are passed to request feature functions as aware UTC datetimes at
+    millisecond precision, as the training-set builder passes them.
 
     Args:
         source: The request source.

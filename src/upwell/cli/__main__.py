@@ -1,0 +1,5 @@
+"""``python -m upwell.cli``: the same as the ``upwell`` command."""
+
+from upwell.cli.app import main
+
+main()
