@@ -122,7 +122,7 @@ def during_weekend(when: datetime) -> int:
     Returns:
         The flag.
     """
-    return int(when.weekday() >= 5)  # noqa: PLR2004 (Saturday is weekday 5)
+    return int(when.weekday() >= 5)
 
 
 def during_night(when: datetime) -> int:
@@ -134,7 +134,7 @@ def during_night(when: datetime) -> int:
     Returns:
         The flag.
     """
-    return int(when.hour <= 6)  # noqa: PLR2004 (the handbook's night ends at 07:00)
+    return int(when.hour <= 6)
 
 
 time_flags = RequestFeatureView(

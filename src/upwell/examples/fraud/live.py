@@ -5,27 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from upwell.examples.fraud.features import HANDBOOK_FEATURES, fraud_detection
+from upwell.examples.fraud.scoring import Scorer
 from upwell.examples.fraud.stream import Progress, epoch_ms, event_order, events
 from upwell.runtime import FeatureStore
-
-
-class Scorer(Protocol):
-    """A deployed model: scores one feature vector, or many with the same computation."""
-
-    def score_one(self, vector: np.ndarray) -> float:
-        """The fraud score of one transaction's 15 features."""
-        ...
-
-    def score_many(self, matrix: np.ndarray) -> np.ndarray:
-        """The fraud scores of many transactions (identical to ``score_one`` row by row)."""
-        ...
-
 
 Deploy = Callable[[FeatureStore], Mapping[str, Scorer]]
 """Builds a training set from the store, trains, and returns the deployed scorers."""

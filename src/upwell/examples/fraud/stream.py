@@ -41,7 +41,9 @@ def utc_transactions(transactions: pd.DataFrame) -> pd.DataFrame:
     """
     frame = transactions.sort_values("TRANSACTION_ID", kind="stable").reset_index(drop=True)
     when = frame["TX_DATETIME"]
-    frame["TX_DATETIME"] = when.dt.tz_localize("UTC") if when.dt.tz is None else when.dt.tz_convert("UTC")
+    frame["TX_DATETIME"] = (
+        when.dt.tz_localize("UTC") if when.dt.tz is None else when.dt.tz_convert("UTC")
+    )
     return frame
 
 
