@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from bisect import bisect_right
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from upwell.engine.aggregations import implementation
+from upwell.engine.aggregations import AggregationImpl, implementation
 from upwell.engine.entity_state import EntityState
 from upwell.engine.errors import RetentionError
-from upwell.engine.plan import ViewPlan
+from upwell.engine.fast_readers import fast_reader
+from upwell.engine.plan import FeaturePlan, ViewPlan
 from upwell.engine.windows import window_bounds
 
 EntityKey = tuple[Any, ...]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ViewState:
@@ -27,6 +31,11 @@ class ViewState:
         self._squares = tuple(c.squares for c in plan.channels)
         self._extract = [c.extract for c in plan.channels]
         self.entities: dict[EntityKey, EntityState] = {}
+        self._empty = EntityState(len(self._extract), self._squares)
+        self._readers = [
+            (f.name, f.bounds_key, fast_reader(f), _general(impl, f))
+            for f, impl in zip(plan.features, self._impls, strict=True)
+        ]
 
     def key_of(self, event: Mapping[str, Any]) -> EntityKey:
         """The entity key of an event or entity row.
@@ -68,27 +77,32 @@ class ViewState:
         """
         state = self.entities.get(key)
         if state is None:
-            state = EntityState(len(self._extract), self._squares)
+            state = self._empty
+        times = state.ts
         spans = []
         for window, offset in self.plan.bounds:
             lo, hi = window_bounds(window, offset, as_of)
-            needed = hi if lo is None else lo
-            if state.evicted_until is not None and needed < state.evicted_until:
-                msg = (
-                    f"reading as of {as_of} needs events after {needed}, but events up to "
-                    f"{state.evicted_until} were already evicted"
-                )
-                raise RetentionError(
-                    msg,
-                    where=f"FeatureView {self.plan.view.name!r}, entity {key}",
-                    fix="read as of a later time, or build a training set for past times",
-                )
-            spans.append(state.span(lo, hi))
+            if state.evicted_until is not None:
+                self._check_retention(state, key, as_of, hi if lo is None else lo)
+            spans.append((0 if lo is None else bisect_right(times, lo), bisect_right(times, hi)))
         out: dict[str, Any] = {}
-        for feature, impl in zip(self.plan.features, self._impls, strict=True):
-            a, b = spans[feature.bounds_key]
-            out[feature.name] = impl.online(state, feature, a, b, feature.window.span_ms is None)
+        for name, bounds_key, fast, general in self._readers:
+            a, b = spans[bounds_key]
+            out[name] = fast(state, a, b) if fast is not None else general(state, a, b)
         return out
+
+    def _check_retention(self, state: EntityState, key: EntityKey, as_of: int, needed: int) -> None:
+        assert state.evicted_until is not None  # noqa: S101 (checked by the caller)
+        if needed < state.evicted_until:
+            msg = (
+                f"reading as of {_iso(as_of)} needs events after {_iso(needed)}, but events "
+                f"up to {_iso(state.evicted_until)} were already evicted"
+            )
+            raise RetentionError(
+                msg,
+                where=f"FeatureView {self.plan.view.name!r}, entity {key}",
+                fix="read as of a later time, or build a training set for past times",
+            )
 
     def evict(self, cutoff: int) -> int:
         """Evict events with ``ts <= cutoff`` from every entity, folding lifetime bases.
@@ -118,3 +132,13 @@ class ViewState:
 
     def __iter__(self) -> Iterator[tuple[EntityKey, EntityState]]:
         return iter(self.entities.items())
+
+
+def _general(impl: AggregationImpl, feature: FeaturePlan) -> Callable[[EntityState, int, int], Any]:
+    lifetime = feature.window.span_ms is None
+    return lambda state, a, b: impl.online(state, feature, a, b, lifetime)
+
+
+def _iso(ms: int) -> str:
+    """Epoch milliseconds as an ISO-8601 UTC time, for messages."""
+    return (_EPOCH + timedelta(milliseconds=ms)).isoformat().replace("+00:00", "Z")
