@@ -185,9 +185,12 @@ class ApproxDistinctCount(_OfColumn):
 
 @dataclass(frozen=True, kw_only=True, init=False)
 class ApproxPercentile(_OfColumn):
-    """An approximate quantile ``q`` in [0, 1] from a KLL sketch with parameter ``k``.
+    """A quantile ``q`` in [0, 1]: exact over the raw values a window holds, approximate
+    (a KLL sketch with parameter ``k``, about 1.65 % rank error at k=200) for the values a
+    lifetime window has folded away, so memory stays bounded.
 
-    The normalised rank error is about 1.65 % at k=200 (the sketch's stated bound).
+    The value is the one of rank ``floor(q * n)`` among the window's ``n`` values (KLL's
+    own convention while it is exact).
     """
 
     q: float

@@ -140,12 +140,15 @@ def compile_view(view: FeatureView) -> ViewPlan:
             )
         )
     spans = [retention_ms(w, d) for w, d in bounds_index]
+    # A lifetime window with an offset needs the raw events newer than ``t - offset``:
+    # folded into its base early, they would count before they enter the window.
+    raw = [offset if s is None else s for s, (_, offset) in zip(spans, bounds_index, strict=True)]
     return ViewPlan(
         view=view,
         channels=tuple(channels),
         features=tuple(plans),
         bounds=tuple(bounds_index),
-        retention_ms=max((s for s in spans if s is not None), default=0),
+        retention_ms=max(raw, default=0),
         has_lifetime=any(s is None for s in spans),
     )
 

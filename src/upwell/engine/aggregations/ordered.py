@@ -16,8 +16,9 @@ class FirstImpl:
     """:class:`~upwell.definitions.aggregations.First`: earliest by (event time, log position)."""
 
     def online(self, state: EntityState, plan: FeaturePlan, a: int, b: int, lifetime: bool) -> Any:  # noqa: D102
-        if lifetime and plan.index in state.base:
-            return state.base[plan.index]
+        base = state.base.get(plan.index) if lifetime else None
+        if base is not None:  # None: every evicted event was filtered out
+            return base
         return next((v for v in state.values[plan.channels[0]][a:b] if v is not None), None)
 
     def fold(self, base: Any, state: EntityState, plan: FeaturePlan, n: int) -> Any:  # noqa: D102

@@ -1,4 +1,4 @@
-"""Approximate percentiles from a KLL sketch."""
+"""Approximate percentiles: exact over raw values, a KLL sketch for evicted ones."""
 
 from __future__ import annotations
 
@@ -13,19 +13,34 @@ from upwell.engine.entity_state import EntityState
 from upwell.engine.plan import FeaturePlan
 
 
+def _exact_quantile(values: list[float], q: float) -> float | None:
+    """The quantile KLL returns while it is exact: the value of rank ``floor(q * n)``.
+
+    KLL compacts with random choices once it holds more than ``k`` values, so two
+    sketches of the same values can disagree; computed from the raw values, the
+    per-event and columnar paths give one answer (within any sketch's error bound).
+    """
+    if not values:
+        return None
+    ordered = sorted(values)
+    return float(ordered[min(int(q * len(ordered)), len(ordered) - 1)])
+
+
 def _quantile(values: list[float], base: kll_doubles_sketch | None, agg: ApproxPercentile) -> Any:
+    if base is None:
+        return _exact_quantile(values, agg.q)
     sketch = kll_doubles_sketch(agg.k)
-    if base is not None:
-        sketch.merge(base)
+    sketch.merge(base)
     for value in values:
         sketch.update(value)
     return None if sketch.is_empty() else float(sketch.get_quantile(agg.q))
 
 
 class PercentileImpl:
-    """:class:`~upwell.definitions.aggregations.ApproxPercentile` (KLL; exact below k values).
+    """:class:`~upwell.definitions.aggregations.ApproxPercentile`.
 
-    Lifetime windows keep a sketch of evicted values, so memory stays bounded.
+    Exact over the raw values a window holds; lifetime windows keep a KLL sketch of
+    evicted values, so memory stays bounded, and merge it with the retained values.
     """
 
     def online(self, state: EntityState, plan: FeaturePlan, a: int, b: int, lifetime: bool) -> Any:  # noqa: D102
