@@ -185,9 +185,11 @@ class ApproxDistinctCount(_OfColumn):
 
 @dataclass(frozen=True, kw_only=True, init=False)
 class ApproxPercentile(_OfColumn):
-    """A quantile ``q`` in [0, 1]: exact over the raw values a window holds, approximate
-    (a KLL sketch with parameter ``k``, about 1.65 % rank error at k=200) for the values a
-    lifetime window has folded away, so memory stays bounded.
+    """A quantile ``q`` in [0, 1], exact over retained values, sketched beyond them.
+
+    Exact over the raw values a window holds; approximate (a KLL sketch with parameter
+    ``k``, about 1.65 % rank error at k=200) for the values a lifetime window has folded
+    away, so memory stays bounded.
 
     The value is the one of rank ``floor(q * n)`` among the window's ``n`` values (KLL's
     own convention while it is exact).
