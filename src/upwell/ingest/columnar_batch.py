@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 
 from upwell.definitions.types import FieldType, ValueType, Vector
 from upwell.ingest.errors import EventError
+from upwell.ingest.values import convert
 
 
 def to_table(data: Any) -> pa.Table:
@@ -92,7 +93,7 @@ def _column(column: pa.ChunkedArray, kind: ValueType, where: str) -> np.ndarray:
         raise EventError(msg, where=where, fix="fill or drop null values")
     arrow = column.type
     if isinstance(kind, Vector):
-        return np.asarray(column.to_pylist(), dtype=object)
+        return _vectors(column.to_pylist(), kind, where)
     if kind is FieldType.TIMESTAMP:
         return _timestamps(column, where)
     checks = {
@@ -141,6 +142,14 @@ def _int64(column: pa.ChunkedArray, where: str) -> np.ndarray:
                 fix=f"keep integers at or below {limit}, or declare the column str",
             )
     return np.asarray(column.to_numpy(), dtype=np.int64)
+
+
+def _vectors(values: list[Any], kind: Vector, where: str) -> np.ndarray:
+    """A 1-d object array of float lists, each checked for length and finiteness."""
+    out = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        out[i] = convert(value, kind, f"{where}[{i}]")
+    return out
 
 
 def _timestamps(column: pa.ChunkedArray, where: str) -> np.ndarray:

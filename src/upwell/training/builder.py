@@ -125,15 +125,19 @@ def _as_of_join(
     ).sort_values("__row__")
     result = {}
     for name in names:
-        column = merged[name].to_numpy(dtype=object)
-        column[
-            pd.isna(merged[name]).to_numpy()
-            if not _is_vector(group, name)
-            else np.zeros(len(column), bool)
-        ] = None
+        values = merged[name].tolist()
+        column = np.empty(len(values), dtype=object)
+        for i, value in enumerate(values):
+            column[i] = None if _is_missing(value) else _plain(value)
         result[f"{group.name}.{name}"] = column
     return result
 
 
-def _is_vector(group: BatchFeatures, name: str) -> bool:
-    return not isinstance(group.schema[name], FieldType)
+def _is_missing(value: Any) -> bool:
+    """A null left by the as-of join where no row holds yet (NaN, None or NaT)."""
+    return value is None or (isinstance(value, float) and value != value)  # noqa: PLR0124
+
+
+def _plain(value: Any) -> Any:
+    """Vectors as lists of floats, as the online path returns them."""
+    return value.tolist() if isinstance(value, np.ndarray) else value
