@@ -65,7 +65,21 @@ def compute_view(
     order = np.lexsort((seq, ts, codes))
     sorted_codes = codes[order]
     sorted_events = _sorted_columns(plan, events, ts[order], seq[order], sorted_codes, order)
-    out = _compute_sorted(plan, sorted_events, sorted_codes, anchor_codes, anchors)
+    # queries in (entity, time) order make every searchsorted walk the events once: the
+    # same order holds for every window's bounds, which are monotone in the read time
+    tie = anchors.seq if anchors.seq is not None else np.zeros(anchor_codes.size, np.int64)
+    q_order = np.lexsort((tie, anchors.ts, anchor_codes))
+    ordered = Anchors(
+        keys=anchors.keys,
+        ts=anchors.ts[q_order],
+        seq=None if anchors.seq is None else anchors.seq[q_order],
+    )
+    computed = _compute_sorted(plan, sorted_events, sorted_codes, anchor_codes[q_order], ordered)
+    out = {}
+    for name, column in computed.items():
+        restored = np.empty_like(column)
+        restored[q_order] = column
+        out[name] = restored
     if anchors.seq is not None:
         _recompute_out_of_order(plan, events, ts, seq, codes, anchor_codes, anchors, out)
     return out

@@ -90,3 +90,37 @@ def compute(registry: Registry, order: tuple[str, ...], values: MutableMapping[s
                 where=f"RequestFeature {ref!r}",
                 fix="make the function handle every valid input, or validate the request fields",
             ) from error
+
+
+def compute_columns(
+    registry: Registry, order: tuple[str, ...], columns: MutableMapping[str, list[Any]]
+) -> None:
+    """Compute request features for whole columns (the training-set path).
+
+    Each function is called once per row with that row's inputs, exactly as
+    :func:`compute` calls it online, feature by feature instead of row by row.
+
+    Args:
+        registry: The definitions.
+        order: Request features in dependency order.
+        columns: Qualified name to a list of values; results are added.
+
+    Raises:
+        RequestFeatureError: A feature's function raised.
+    """
+    for ref in order:
+        feature = request_feature(registry, ref)
+        function = feature.function
+        inputs = [columns[dep] for dep in feature.inputs]
+        try:
+            columns[ref] = [function(*args) for args in zip(*inputs, strict=True)]
+        except Exception as error:
+            msg = (
+                f"function {getattr(function, '__name__', '?')} raised "
+                f"{type(error).__name__}: {error}"
+            )
+            raise RequestFeatureError(
+                msg,
+                where=f"RequestFeature {ref!r}",
+                fix="make the function handle every valid input, or validate the request fields",
+            ) from error

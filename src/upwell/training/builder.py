@@ -18,7 +18,6 @@ from upwell.definitions.types import FieldType
 from upwell.engine import request_features
 from upwell.engine.columnar import Anchors, compute_view
 from upwell.engine.plan import compile_view
-from upwell.ingest.values import datetime_from_ms
 from upwell.serving.errors import RequestError
 from upwell.serving.feature_plan import FeatureRequestPlan
 
@@ -78,7 +77,7 @@ def build(
         for name in names:
             column = _column(anchors, name)
             if source.schema[name] is FieldType.TIMESTAMP:
-                column = np.array([datetime_from_ms(int(v)) for v in column], dtype=object)
+                column = _datetimes(column)
             out[f"{source_name}.{name}"] = column
     if plan.request_order:
         _request_columns(registry, plan, out, len(anchors.ts))
@@ -99,16 +98,14 @@ def _column(anchors: AnchorFrame, name: str) -> np.ndarray:
 def _request_columns(
     registry: Registry, plan: FeatureRequestPlan, out: dict[str, np.ndarray], n: int
 ) -> None:
-    inputs = [r for r in out if r not in plan.request_order]
-    results: dict[str, list[Any]] = {r: [] for r in plan.request_order}
-    columns = {r: out[r].tolist() for r in inputs}
-    for i in range(n):
-        row = {r: columns[r][i] for r in inputs}
-        request_features.compute(registry, plan.request_order, row)
-        for ref in plan.request_order:
-            results[ref].append(row[ref])
-    for ref, values in results.items():
-        out[ref] = np.asarray(values)
+    columns: dict[str, list[Any]] = {
+        ref: values.tolist() for ref, values in out.items() if ref not in plan.request_order
+    }
+    request_features.compute_columns(registry, plan.request_order, columns)
+    for ref in plan.request_order:
+        result = np.empty(n, dtype=object)
+        result[:] = columns[ref]
+        out[ref] = result
 
 
 def _as_of_join(
@@ -141,3 +138,9 @@ def _is_missing(value: Any) -> bool:
 def _plain(value: Any) -> Any:
     """Vectors as lists of floats, as the online path returns them."""
     return value.tolist() if isinstance(value, np.ndarray) else value
+
+
+def _datetimes(ms: np.ndarray) -> np.ndarray:
+    """Epoch milliseconds as aware UTC datetimes, as the online path passes them."""
+    stamps = pd.to_datetime(np.asarray(ms, dtype=np.int64), unit="ms", utc=True)
+    return np.asarray(stamps.to_pydatetime(), dtype=object)
