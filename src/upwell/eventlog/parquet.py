@@ -59,8 +59,22 @@ class ParquetEventLog:
         self._wal = WriteAheadFile(directory / "wal.log", fsync)
         self._flush_events = flush_events
         self._segment_last = self._scan_segments()
-        self._pending = sum(len(rows) for _, _, rows in self._wal_batches())
-        self._last = max([*self._segment_last.values(), *self._wal_seqs()], default=0)
+        # the write-ahead records not yet in a segment, decoded once, by source
+        self._tail: dict[str, tuple[list[dict[str, Any]], list[int]]] = {}
+        self._pending = 0
+        wal_last = 0
+        for name, first, rows in self._wal_batches():
+            wal_last = max(wal_last, first + len(rows) - 1)
+            for i, row in enumerate(rows):
+                if not self._in_segments(name, first + i):
+                    self._buffer(name, row, first + i)
+        self._last = max([*self._segment_last.values(), wal_last], default=0)
+
+    def _buffer(self, source: str, row: dict[str, Any], seq: int) -> None:
+        rows, seqs = self._tail.setdefault(source, ([], []))
+        rows.append(row)
+        seqs.append(seq)
+        self._pending += 1
 
     def _segment_paths(self, source: str | None = None) -> list[Path]:
         pattern = f"source={source}/part-*.parquet" if source else "source=*/part-*.parquet"
@@ -83,10 +97,6 @@ class ParquetEventLog:
             rows = [dict(zip(fields, values, strict=True)) for values in record["r"]]
             yield record["s"], record["q"], rows
 
-    def _wal_seqs(self) -> Iterator[int]:
-        for _, first, rows in self._wal_batches():
-            yield first + len(rows) - 1
-
     def append(self, source: EventSource, rows: list[dict[str, Any]], first_seq: int) -> None:  # noqa: D102
         fields = list(source.schema)
         record = {
@@ -97,7 +107,8 @@ class ParquetEventLog:
         }
         self._wal.append(orjson.dumps(record))
         self._last = first_seq + len(rows) - 1
-        self._pending += len(rows)
+        for i, row in enumerate(rows):
+            self._buffer(source.name, row, first_seq + i)
         if self._pending >= self._flush_events:
             self.flush()
 
@@ -120,11 +131,10 @@ class ParquetEventLog:
             for row in table.to_pylist():
                 seq = row.pop(SEQ)
                 events.append((name, seq, row))
-        for name, first, rows in self._wal_batches():
-            for i, row in enumerate(rows):
-                seq = first + i
-                if seq > after_seq and not self._in_segments(name, seq):
-                    events.append((name, seq, row))
+        for name, (rows, seqs) in self._tail.items():
+            events.extend(
+                (name, seq, row) for row, seq in zip(rows, seqs, strict=True) if seq > after_seq
+            )
         # After a crash inside flush() one source's records may sit in a segment while an
         # earlier source's are still in the write-ahead file, so order by position.
         events.sort(key=lambda e: e[1])
@@ -141,30 +151,17 @@ class ParquetEventLog:
         return table.filter(pc.greater(table[SEQ], after_seq)) if after_seq else table
 
     def read_source(self, source: EventSource) -> pa.Table:  # noqa: D102
-        rows: list[dict[str, Any]] = []
-        seqs: list[int] = []
-        for name, first, batch in self._wal_batches():
-            if name == source.name:
-                for i, row in enumerate(batch):
-                    if not self._in_segments(name, first + i):
-                        rows.append(row)
-                        seqs.append(first + i)
+        rows, seqs = self._tail.get(source.name, ([], []))
         tail = rows_to_table(source, rows, seqs)
         return pa.concat_tables([self._segments(source), tail]).combine_chunks()
 
     def flush(self) -> None:  # noqa: D102
-        by_source: dict[str, tuple[list[dict[str, Any]], list[int]]] = {}
-        for name, first, rows in self._wal_batches():
-            bucket = by_source.setdefault(name, ([], []))
-            for i, row in enumerate(rows):
-                if not self._in_segments(name, first + i):
-                    bucket[0].append(row)
-                    bucket[1].append(first + i)
-        for name, (rows, seqs) in by_source.items():
+        for name, (rows, seqs) in self._tail.items():
             if rows:
                 self._write_segment(self._sources[name], rows, seqs)
                 self._segment_last[name] = seqs[-1]
         self._wal.reset()
+        self._tail = {}
         self._pending = 0
 
     def _write_segment(
