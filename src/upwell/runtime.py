@@ -189,7 +189,7 @@ class FeatureStore:
         rows = [entity_rows] if isinstance(entity_rows, Mapping) else list(entity_rows)
         at = self.clock.now_ms() if as_of is None else timestamp_ms(as_of, "as_of")
         values = read_online(self.registry, self.store, plan, rows, at)
-        renamed = [dict(zip(columns, v.values(), strict=True)) for v in values]
+        renamed = [dict(zip(columns, v, strict=True)) for v in values]
         if output == "dicts":
             return renamed[0] if single else renamed
         return frames.from_rows(renamed, columns, output)

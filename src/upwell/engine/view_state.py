@@ -7,11 +7,12 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from upwell.definitions.expressions import Col
 from upwell.engine.aggregations import AggregationImpl, implementation
 from upwell.engine.entity_state import EntityState
 from upwell.engine.errors import RetentionError
 from upwell.engine.fast_readers import fast_reader
-from upwell.engine.plan import FeaturePlan, ViewPlan
+from upwell.engine.plan import Channel, FeaturePlan, ViewPlan
 from upwell.engine.windows import window_bounds
 
 EntityKey = tuple[Any, ...]
@@ -29,7 +30,8 @@ class ViewState:
         self.plan = plan
         self._impls = [implementation(f.aggregation) for f in plan.features]
         self._squares = tuple(c.squares for c in plan.channels)
-        self._extract = [c.extract for c in plan.channels]
+        self._extract = [_extractor(c) for c in plan.channels]
+        self._keys = plan.keys
         self.entities: dict[EntityKey, EntityState] = {}
         self._empty = EntityState(len(self._extract), self._squares)
         self._readers = [
@@ -56,7 +58,8 @@ class ViewState:
             ts: Its event time, ms.
             seq: Its log position.
         """
-        key = tuple(event[k] for k in self.plan.keys)
+        keys = self._keys
+        key = (event[keys[0]],) if len(keys) == 1 else tuple([event[k] for k in keys])
         state = self.entities.get(key)
         if state is None:
             state = self.entities[key] = EntityState(len(self._extract), self._squares)
@@ -142,3 +145,15 @@ def _general(impl: AggregationImpl, feature: FeaturePlan) -> Callable[[EntitySta
 def _iso(ms: int) -> str:
     """Epoch milliseconds as an ISO-8601 UTC time, for messages."""
     return (_EPOCH + timedelta(milliseconds=ms)).isoformat().replace("+00:00", "Z")
+
+
+def _extractor(channel: Channel) -> Callable[[Mapping[str, Any]], Any]:
+    """The channel's value for an event; plain columns and counts skip the expression tree."""
+    if channel.where is None and channel.value is None:
+        return lambda event: 1.0
+    if channel.where is None and isinstance(channel.value, Col):
+        name = channel.value.name
+        if channel.numeric:
+            return lambda event: float(event[name])
+        return lambda event: event[name]
+    return channel.extract

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from upwell.definitions.batch import BatchFeatures
 from upwell.definitions.feature_view import FeatureView
@@ -26,7 +27,15 @@ class FeatureRequestPlan:
         """Every entity key column the stored features need (no duplicates, in order)."""
         return tuple(dict.fromkeys(k for keys in self.key_sets.values() for k in keys))
 
-    @property
+    @cached_property
+    def view_outputs(self) -> dict[str, tuple[tuple[str, str], ...]]:
+        """Per view, its requested features as (name, qualified name) pairs."""
+        return {
+            view: tuple((name, f"{view}.{name}") for name in names)
+            for view, names in self.views.items()
+        }
+
+    @cached_property
     def key_sets(self) -> dict[str, tuple[str, ...]]:
         """Group name to its entity's key columns."""
         return dict(self._keys)

@@ -23,7 +23,7 @@ def read_online(
     plan: FeatureRequestPlan,
     rows: Sequence[Mapping[str, Any]],
     as_of: int,
-) -> list[dict[str, Any]]:
+) -> list[list[Any]]:
     """Feature values for each entity row, as of a time.
 
     Args:
@@ -34,17 +34,17 @@ def read_online(
         as_of: Read time, ms.
 
     Returns:
-        One dict of qualified name to value per row, holding the requested names in order.
+        One list per row with the values of ``plan.refs``, in that order.
 
     Raises:
         RequestError: A row lacks a key or request field, or a field has a bad value.
     """
     values: list[dict[str, Any]] = [{} for _ in rows]
-    for view, names in plan.views.items():
+    for view, pairs in plan.view_outputs.items():
         keys = [_key(row, plan.key_sets[view], i) for i, row in enumerate(rows)]
         for out, features in zip(values, store.read(view, keys, as_of), strict=True):
-            for name in names:
-                out[f"{view}.{name}"] = features[name]
+            for name, ref in pairs:
+                out[ref] = features[name]
     for group, names in plan.batches.items():
         _read_batch(registry, store, plan, group, names, rows, values, as_of)
     for source_name, names in plan.request_fields.items():
@@ -56,7 +56,8 @@ def read_online(
     if plan.request_order:
         for out in values:
             request_features.compute(registry, plan.request_order, out)
-    return [{ref: out[ref] for ref in plan.refs} for out in values]
+    refs = plan.refs
+    return [[out[ref] for ref in refs] for out in values]
 
 
 def _read_batch(
