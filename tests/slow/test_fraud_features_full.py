@@ -11,7 +11,6 @@ Section 4.6 of the specification is this check.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,10 +26,6 @@ from upwell.runtime import FeatureStore
 
 pytestmark = pytest.mark.slow
 
-REPO_ROOT = Path(__file__).parents[2]
-FRAUD_HANDBOOK_TRANSACTIONS = (
-    REPO_ROOT.parent / "shared" / "data" / "fraud-handbook" / "transactions.parquet"
-)
 NEVER = pd.Timestamp("2100-01-01", tz="UTC")
 TIED_ROWS = 58
 SAME = 1e-9  # AVG values carry float noise from summing (relative, and absolute near 0)
@@ -51,17 +46,8 @@ class FullRun:
 
 
 @pytest.fixture(scope="module")
-def full_run() -> FullRun:
-    if not FRAUD_HANDBOOK_TRANSACTIONS.is_file():
-        reason = (
-            f"published fraud-handbook data not found at {FRAUD_HANDBOOK_TRANSACTIONS}; "
-            "it lives in the shared data folder next to the repository "
-            "(shared/data/fraud-handbook/transactions.parquet)"
-        )
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    published = pd.read_parquet(FRAUD_HANDBOOK_TRANSACTIONS)
+def full_run(fraud_handbook_transactions: Path) -> FullRun:
+    published = pd.read_parquet(fraud_handbook_transactions)
     frame = utc_transactions(published)
     store = FeatureStore(DEFINITIONS)
     run = run_live(store, frame, NEVER, NEVER, deploy=lambda _: {})

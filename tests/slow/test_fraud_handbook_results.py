@@ -7,25 +7,19 @@ and ``tests/fraud_oracle.py``, an independent pandas implementation of the 14 fe
 
 from __future__ import annotations
 
-import importlib.util
-import os
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import fraud_oracle
 from upwell.examples.fraud.evaluation import FEATURES, assess, split_train_test
 from upwell.examples.fraud.models import MODEL_NAMES, TrainedModel, train_models
 from upwell.examples.fraud.scoring import compile_scorer
 
 pytestmark = pytest.mark.slow
 
-REPO_ROOT = Path(__file__).parents[2]
-FRAUD_HANDBOOK_TRANSACTIONS = (
-    REPO_ROOT.parent / "shared" / "data" / "fraud-handbook" / "transactions.parquet"
-)
 # Training starts on day 115 (2018-07-25); the test week ends on day 135. The terminal
 # windows of day 115 reach back 37 days, to day 78, and the customer ones 30.
 FIRST_DAY, LAST_DAY = 78, 135
@@ -52,32 +46,9 @@ CUSTOMER = [f"CUSTOMER_ID_{k}_{w}DAY_WINDOW" for w in (1, 7, 30) for k in ("NB_T
 TERMINAL = [f"TERMINAL_ID_{k}_{w}DAY_WINDOW" for w in (1, 7, 30) for k in ("NB_TX", "RISK")]
 
 
-def _oracle() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "fraud_oracle", REPO_ROOT / "tests" / "fraud_oracle.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-fraud_oracle = _oracle()
-
-
 @pytest.fixture(scope="module")
-def published() -> pd.DataFrame:
-    if not FRAUD_HANDBOOK_TRANSACTIONS.is_file():
-        reason = (
-            f"published fraud-handbook data not found at {FRAUD_HANDBOOK_TRANSACTIONS}; "
-            "it lives in the shared data folder next to the repository "
-            "(shared/data/fraud-handbook/transactions.parquet)"
-        )
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return pd.read_parquet(FRAUD_HANDBOOK_TRANSACTIONS)
+def published(fraud_handbook_transactions: Path) -> pd.DataFrame:
+    return pd.read_parquet(fraud_handbook_transactions)
 
 
 def _features_of(published: pd.DataFrame, key: str, ids: list[int]) -> pd.DataFrame:

@@ -6,7 +6,6 @@ Oracle: ``shared/data/fraud-handbook/transactions.parquet``, the handbook's publ
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -17,24 +16,10 @@ from upwell.examples.fraud import SimulationConfig, simulate
 
 pytestmark = pytest.mark.slow
 
-REPO_ROOT = Path(__file__).parents[2]
-FRAUD_HANDBOOK_TRANSACTIONS = (
-    REPO_ROOT.parent / "shared" / "data" / "fraud-handbook" / "transactions.parquet"
-)
-
 
 @pytest.fixture(scope="module")
-def published() -> pd.DataFrame:
-    if not FRAUD_HANDBOOK_TRANSACTIONS.is_file():
-        reason = (
-            f"published fraud-handbook data not found at {FRAUD_HANDBOOK_TRANSACTIONS}; "
-            "it lives in the shared data folder next to the repository "
-            "(shared/data/fraud-handbook/transactions.parquet)"
-        )
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return pd.read_parquet(FRAUD_HANDBOOK_TRANSACTIONS)
+def published(fraud_handbook_transactions: Path) -> pd.DataFrame:
+    return pd.read_parquet(fraud_handbook_transactions)
 
 
 def test_full_simulation_equals_the_published_data(published: pd.DataFrame) -> None:

@@ -1,4 +1,4 @@
-"""Fixtures for the examples' tests: where the published fraud-handbook data lives."""
+"""Shared fixtures: where the published fraud-handbook data lives."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).parents[3]
+REPO_ROOT = Path(__file__).parents[1]
 FRAUD_HANDBOOK_TRANSACTIONS = (
     REPO_ROOT.parent / "shared" / "data" / "fraud-handbook" / "transactions.parquet"
 )
