@@ -1,17 +1,12 @@
-"""The fraud-detection handbook example: simulator, features, models, live demo."""
+"""The fraud-detection handbook example: simulator, features, models, live demo.
 
-from upwell.examples.fraud.evaluation import (
-    FEATURES,
-    Assessment,
-    EvaluationError,
-    assess,
-    card_precision_at_k,
-    split_train_test,
-)
+Importing this package loads only the simulator and the feature definitions; the
+modelling modules (``evaluation``, ``models``, ``scoring``, ``report``, ``demo``) need
+scikit-learn and XGBoost (the ``fraud`` extra) and are imported from their modules.
+"""
+
 from upwell.examples.fraud.features import DEFINITIONS, HANDBOOK_FEATURES, fraud_detection
 from upwell.examples.fraud.fraud_scenarios import add_frauds
-from upwell.examples.fraud.models import MODEL_NAMES, TrainedModel, library_versions, train_models
-from upwell.examples.fraud.scoring import Scorer, ScoringError, compile_scorer
 from upwell.examples.fraud.simulator import (
     PUBLISHED_CONFIG,
     TRANSACTION_COLUMNS,
@@ -26,29 +21,16 @@ from upwell.examples.fraud.simulator import (
 
 __all__ = [
     "DEFINITIONS",
-    "FEATURES",
     "HANDBOOK_FEATURES",
-    "MODEL_NAMES",
     "PUBLISHED_CONFIG",
     "TRANSACTION_COLUMNS",
-    "Assessment",
-    "EvaluationError",
-    "Scorer",
-    "ScoringError",
     "SimulationConfig",
     "SimulationConfigError",
-    "TrainedModel",
     "add_frauds",
-    "assess",
     "available_terminals",
-    "card_precision_at_k",
-    "compile_scorer",
     "customer_profiles",
     "fraud_detection",
     "generate_transactions",
-    "library_versions",
     "simulate",
-    "split_train_test",
     "terminal_profiles",
-    "train_models",
 ]
