@@ -21,6 +21,7 @@ from upwell.definitions.service import FeatureService
 from upwell.eventlog.memory import MemoryEventLog
 from upwell.eventlog.parquet import ParquetEventLog
 from upwell.eventlog.protocol import EventLog, Fsync
+from upwell.eventlog.sql import query_events
 from upwell.ingest import backfill as backfill_module
 from upwell.ingest.dead_letters import DeadLetterSink, FileDeadLetters, MemoryDeadLetters
 from upwell.ingest.pusher import Pusher, PushResult
@@ -288,6 +289,20 @@ class FeatureStore:
             An Arrow table.
         """
         return self.log.read_source(self._pusher.source(source))
+
+    def sql(self, query: str, *, output: Output = "pandas") -> Any:
+        """Query the event log with SQL (DuckDB); every source is a table named after it.
+
+        Args:
+            query: The query, e.g. ``SELECT count(*) FROM payments``.
+            output: "pandas", "polars" or "arrow".
+
+        Returns:
+            The result.
+        """
+        with self._pusher.lock:
+            table = query_events(self.log, self.registry.sources, query)
+        return frames.convert(table, output)
 
     def checkpoint(self) -> None:
         """Flush the log to Parquet and snapshot the online state."""

@@ -230,3 +230,27 @@ def test_outputs(output: str) -> None:
     else:
         assert isinstance(result, pa.Table)
         assert result.column("spend.n_1d").to_pylist() == expected
+
+
+@pytest.mark.parametrize("durable", [False, True], ids=["memory", "disk"])
+def test_sql_over_the_event_log_matches_pandas(tmp_path: Path, durable: bool) -> None:
+    store = uw.FeatureStore([spend], path=tmp_path if durable else None)
+    frame = _events()
+    store.push("payments", frame.iloc[:30])
+    store.checkpoint()  # half in Parquet segments, half in the write-ahead file
+    store.push("payments", frame.iloc[30:].to_dict("records"))
+    result = store.sql(
+        "SELECT cid, count(*) AS n, sum(amount) AS total, max(ts) AS last "
+        "FROM payments GROUP BY cid ORDER BY cid"
+    )
+    expected = frame.groupby("cid").agg(
+        n=("pid", "size"), total=("amount", "sum"), last=("ts", "max")
+    )
+    assert result["cid"].tolist() == expected.index.tolist()
+    assert result["n"].tolist() == expected["n"].tolist()
+    np.testing.assert_allclose(result["total"], expected["total"], rtol=1e-12)
+    assert [pd.Timestamp(t) for t in result["last"]] == expected["last"].tolist()
+    order = store.sql("SELECT pid FROM payments ORDER BY __seq__", output="arrow")
+    assert order.column("pid").to_pylist() == frame["pid"].tolist()
+    with pytest.raises(uw.EventError, match="query failed"):
+        store.sql("SELECT nothing FROM nowhere")
