@@ -28,6 +28,7 @@ from upwell.engine.columnar_events import (
     segmented_cumsum,
 )
 from upwell.engine.plan import Channel, ViewPlan
+from upwell.engine.replay import replay_entity
 from upwell.engine.windows import window_bounds_array
 
 _MAX = np.iinfo(np.int64).max
@@ -297,12 +298,7 @@ def _recompute_out_of_order(
     anchors: Anchors,
     out: dict[str, np.ndarray],
 ) -> None:
-    """Recompute the anchors that a later-logged but earlier-timed event would disturb.
-
-    Only entities whose events (with the anchors) are out of time order are looked at,
-    and in them only anchors for which some event logged after the anchor falls at or
-    before the anchor's latest window end.
-    """
+    """Recompute, by a replay in log order, entities whose log is out of time order."""
     assert anchors.seq is not None  # noqa: S101 (event-anchored only)
     all_codes = np.concatenate([codes, anchor_codes])
     all_ts = np.concatenate([ts, anchors.ts])
@@ -313,31 +309,14 @@ def _recompute_out_of_order(
     if not backwards.any():
         return
     bad_codes = np.unique(all_codes[order][1:][backwards])
-    reach = min(offset for _, offset in plan.bounds)
     for code in bad_codes.tolist():
         mine = np.flatnonzero(codes == code)
-        mine = mine[np.argsort(seq[mine], kind="stable")]
-        # the earliest event time among events logged after each position
-        later_min = np.minimum.accumulate(ts[mine][::-1])[::-1]
-        for i in np.flatnonzero(anchor_codes == code).tolist():
-            after = int(np.searchsorted(seq[mine], anchors.seq[i], "right"))
-            if after < mine.size and later_min[after] <= anchors.ts[i] - reach:
-                _recompute_one(plan, events, ts, seq, mine[:after], anchors, i, out)
-
-
-def _recompute_one(
-    plan: ViewPlan,
-    events: Mapping[str, np.ndarray],
-    ts: np.ndarray,
-    seq: np.ndarray,
-    logged: np.ndarray,
-    anchors: Anchors,
-    i: int,
-    out: dict[str, np.ndarray],
-) -> None:
-    """One anchor's features from the events logged up to it (``logged`` indexes them)."""
-    keys = [np.asarray(k)[i : i + 1] for k in anchors.keys]
-    sub = {name: np.asarray(col)[logged] for name, col in events.items()}
-    single = Anchors(keys, anchors.ts[i : i + 1], None)
-    for name, column in compute_view(plan, sub, ts[logged], seq[logged], single).items():
-        out[name][i] = column[0]
+        rows = np.flatnonzero(anchor_codes == code)
+        if mine.size == 0 or rows.size == 0:
+            continue
+        sub = {name: np.asarray(col)[mine] for name, col in events.items()}
+        values = replay_entity(plan, sub, ts[mine], seq[mine], anchors.ts[rows], anchors.seq[rows])
+        for i, features in zip(rows.tolist(), values, strict=True):
+            for name, value in features.items():
+                column = out[name]
+                column[i] = np.nan if value is None and column.dtype.kind == "f" else value
