@@ -29,6 +29,7 @@ from upwell.definitions.types import FieldType, Vector
 from upwell.definitions.windows import Hopping, Lifetime, Sliding, Tumbling
 from upwell.engine.errors import RequestFeatureError, RetentionError
 from upwell.errors import UpwellError
+from upwell.eventlog.errors import QueryError
 from upwell.eventlog.protocol import Fsync
 from upwell.ingest.errors import EventError
 from upwell.ingest.pusher import PushResult
@@ -62,6 +63,7 @@ __all__ = [
     "Mean",
     "Min",
     "PushResult",
+    "QueryError",
     "RatioOfSums",
     "Registry",
     "RequestError",

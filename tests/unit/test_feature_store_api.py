@@ -252,5 +252,5 @@ def test_sql_over_the_event_log_matches_pandas(tmp_path: Path, durable: bool) ->
     assert [pd.Timestamp(t) for t in result["last"]] == expected["last"].tolist()
     order = store.sql("SELECT pid FROM payments ORDER BY __seq__", output="arrow")
     assert order.column("pid").to_pylist() == frame["pid"].tolist()
-    with pytest.raises(uw.EventError, match="query failed"):
+    with pytest.raises(uw.QueryError, match="query failed"):
         store.sql("SELECT nothing FROM nowhere")

@@ -8,8 +8,8 @@ import duckdb
 import pyarrow as pa
 
 from upwell.definitions.source import EventSource
+from upwell.eventlog.errors import QueryError
 from upwell.eventlog.protocol import EventLog
-from upwell.ingest.errors import EventError
 
 
 def query_events(log: EventLog, sources: Mapping[str, EventSource], sql: str) -> pa.Table:
@@ -27,7 +27,7 @@ def query_events(log: EventLog, sources: Mapping[str, EventSource], sql: str) ->
         The result as an Arrow table.
 
     Raises:
-        EventError: The query is not valid SQL or names unknown tables or columns.
+        QueryError: The query is not valid SQL or names unknown tables or columns.
     """
     connection = duckdb.connect()
     try:
@@ -39,7 +39,7 @@ def query_events(log: EventLog, sources: Mapping[str, EventSource], sql: str) ->
         result: pa.Table = connection.sql(sql).to_arrow_table()
         return result
     except duckdb.Error as error:
-        raise EventError(
+        raise QueryError(
             f"the query failed: {error}",  # noqa: EM102 (structured error)
             where="sql",
             fix=f"query the tables {sorted(sources)} with DuckDB's SQL dialect",
