@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 import upwell as uw
+from upwell.examples.fraud.features import during_night, during_weekend
 
 DATA = Path("/work/shared/data/fraud-handbook/transactions.parquet")
 """The published transactions; the simulator reproduces them when the file is absent."""
@@ -100,16 +101,6 @@ terminal_risk = uw.FeatureView(
 transaction = uw.RequestSource(
     name="transaction", schema={"TX_AMOUNT": float, "TX_DATETIME": datetime}
 )
-
-
-def during_weekend(when: datetime) -> int:
-    """1 on Saturdays and Sundays, else 0."""
-    return int(when.weekday() >= 5)
-
-
-def during_night(when: datetime) -> int:
-    """1 from 00:00:00 to 06:59:59 (the handbook's hour <= 6), else 0."""
-    return int(when.hour <= 6)
 
 
 time_flags = uw.RequestFeatureView(
