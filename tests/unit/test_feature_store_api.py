@@ -16,6 +16,7 @@ import pyarrow as pa
 import pytest
 
 import upwell as uw
+from upwell.testing import ManualClock
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 
@@ -254,3 +255,17 @@ def test_sql_over_the_event_log_matches_pandas(tmp_path: Path, durable: bool) ->
     assert order.column("pid").to_pylist() == frame["pid"].tolist()
     with pytest.raises(uw.QueryError, match="query failed"):
         store.sql("SELECT nothing FROM nowhere")
+
+
+def test_reads_as_of_now_follow_the_injected_clock() -> None:
+    clock = ManualClock(T0)
+    store = uw.FeatureStore([spend], clock=clock)
+    frame = _events()
+    store.push("payments", frame)
+    for hours in (0, 7, 30, 49, 80):
+        clock.set(T0 + timedelta(hours=hours))
+        now = pd.Timestamp(T0 + timedelta(hours=hours))
+        window = frame[
+            (frame.cid == 1) & (frame.ts > now - pd.Timedelta(days=1)) & (frame.ts <= now)
+        ]
+        assert store.get_features(["spend.n_1d"], {"cid": 1}) == {"spend.n_1d": len(window)}
