@@ -189,7 +189,8 @@ class FeatureStore:
         single = isinstance(entity_rows, Mapping)
         rows = [entity_rows] if isinstance(entity_rows, Mapping) else list(entity_rows)
         at = self.clock.now_ms() if as_of is None else timestamp_ms(as_of, "as_of")
-        values = read_online(self.registry, self.store, plan, rows, at)
+        with self._pusher.lock:  # a read never sees an event half applied
+            values = read_online(self.registry, self.store, plan, rows, at)
         renamed = [dict(zip(columns, v, strict=True)) for v in values]
         if output == "dicts":
             return renamed[0] if single else renamed

@@ -6,6 +6,7 @@ and the online path itself for training sets, which must be identical to it.
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -269,3 +270,53 @@ def test_reads_as_of_now_follow_the_injected_clock() -> None:
             (frame.cid == 1) & (frame.ts > now - pd.Timedelta(days=1)) & (frame.ts <= now)
         ]
         assert store.get_features(["spend.n_1d"], {"cid": 1}) == {"spend.n_1d": len(window)}
+
+
+def test_reads_from_other_threads_never_see_an_event_half_applied() -> None:
+    # Every event has amount 1.0, so in any consistent state the 1-day mean is exactly
+    # 1.0 (or None before the first event) and the count only grows.
+    late_ok = uw.EventSource(
+        name="late_payments",
+        schema=payments.schema,
+        timestamp="ts",
+        event_id="pid",
+        entities=(customer,),
+        allowed_lateness="1h",
+    )
+    view = uw.FeatureView(name="spend", entity=customer, source=late_ok, features=spend.features)
+    store = uw.FeatureStore([view])
+    start = T0
+    n = 3_000
+    problems: list[str] = []
+    done = threading.Event()
+
+    def read() -> None:
+        last = 0
+        while not done.is_set():
+            got = store.get_features(
+                ["spend.n_1d", "spend.avg_1d"], {"cid": 0}, as_of=start + timedelta(hours=1)
+            )
+            if got["spend.avg_1d"] not in (None, 1.0) or got["spend.n_1d"] < last:
+                problems.append(repr(got))
+            last = got["spend.n_1d"]
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for thread in readers:
+        thread.start()
+    for i in range(n):
+        store.push(
+            "late_payments",
+            {
+                "pid": i,
+                "cid": 0,
+                "amount": 1.0,
+                "ts": start + timedelta(milliseconds=(i * 7919) % 3_600_000),
+            },
+        )
+    done.set()
+    for thread in readers:
+        thread.join()
+    assert problems == []
+    assert store.get_features(["spend.n_1d"], {"cid": 0}, as_of=start + timedelta(hours=1)) == {
+        "spend.n_1d": n
+    }
