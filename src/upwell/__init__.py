@@ -35,6 +35,7 @@ from upwell.ingest.errors import EventError
 from upwell.ingest.pusher import PushResult
 from upwell.runtime import FeatureStore, open_store
 from upwell.serving.errors import RequestError
+from upwell.stores.directory_lock import StoreLockedError
 
 __version__ = "0.1.0"
 
@@ -74,6 +75,7 @@ __all__ = [
     "RetentionError",
     "Sliding",
     "Stddev",
+    "StoreLockedError",
     "Sum",
     "Tumbling",
     "UpwellError",

@@ -28,6 +28,7 @@ from upwell.ingest.pusher import Pusher, PushResult
 from upwell.ingest.values import timestamp_ms
 from upwell.serving.feature_plan import FeatureRequestPlan, plan_request
 from upwell.serving.online import read_online
+from upwell.stores.directory_lock import DirectoryLock
 from upwell.stores.disk import DiskStore
 from upwell.stores.memory import MemoryStore
 from upwell.training import batch_tables, frames
@@ -79,6 +80,7 @@ class FeatureStore:
         self.registry: Registry = validate(definitions)
         self.clock = clock or SystemClock()
         self.path = Path(path) if path is not None else None
+        self._lock: DirectoryLock | None = None
         self.log: EventLog
         self.dead_letters: DeadLetterSink
         if self.path is None:
@@ -86,6 +88,7 @@ class FeatureStore:
             self.log = MemoryEventLog()
             self.dead_letters = MemoryDeadLetters()
         else:
+            self._lock = DirectoryLock(self.path)
             self.store = DiskStore(self.registry, self.path / "state")
             self.log = ParquetEventLog(self.path / "log", self.registry.sources, _fsync(fsync))
             self.dead_letters = FileDeadLetters(self.path / "dead_letters.jsonl")
@@ -316,6 +319,8 @@ class FeatureStore:
         with self._pusher.lock:
             self.log.close()
             self.store.close()
+            if self._lock is not None:
+                self._lock.release()
 
     def __enter__(self) -> FeatureStore:
         return self
