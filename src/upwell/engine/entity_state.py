@@ -101,11 +101,9 @@ class EntityState:
             prefix = getattr(self, name)[c]
             if prefix is not None:
                 del prefix[pos + 1 :]
-        values = self.values[c]
-        if self.shifted[c] is not None and self.shift[c] is None:
-            # the first kept value by log order fixes the shift; an insert is never the first
-            self.shift[c] = next((v for v in values if v is not None), None)
-        for value in values[pos:]:
+        # a shift still unset means no value before ``pos`` was kept, so the rebuild
+        # sets it from the first kept value, as an append would
+        for value in self.values[c][pos:]:
             self._append_sums(c, value)
 
     def span(self, lo: int | None, hi: int) -> tuple[int, int]:

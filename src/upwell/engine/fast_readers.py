@@ -39,25 +39,18 @@ def fast_reader(plan: FeaturePlan) -> Reader | None:
     if isinstance(agg, Sum):
         return lambda s, a, b: s.total[c][b] - s.total[c][a]
     if isinstance(agg, Mean):
-        return _mean(c)
+        return _ratio_to_count(c, c, None)
     if isinstance(agg, RatioOfSums) and agg.denominator is None:
         return _ratio_to_count(c, plan.channels[1], agg.default)
     return None
 
 
-def _mean(c: int) -> Reader:
-    def read(s: EntityState, a: int, b: int) -> float | None:
-        count = s.count[c]
-        n = count[b] - count[a]
-        if not n:
-            return None
-        total = s.total[c]
-        return (total[b] - total[a]) / n
-
-    return read
-
-
 def _ratio_to_count(num: int, den: int, default: float | None) -> Reader:
+    """``sum(num) / count(den)`` over the range, ``default`` when the count is 0.
+
+    A mean is the ratio of a channel's sum to its own count, with no value when empty.
+    """
+
     def read(s: EntityState, a: int, b: int) -> float | None:
         count = s.count[den]
         n = count[b] - count[a]

@@ -76,7 +76,6 @@ class ViewPlan:
     features: tuple[FeaturePlan, ...]
     bounds: tuple[tuple[Window, int], ...]
     retention_ms: int
-    has_lifetime: bool
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -149,7 +148,6 @@ def compile_view(view: FeatureView) -> ViewPlan:
         features=tuple(plans),
         bounds=tuple(bounds_index),
         retention_ms=max(raw, default=0),
-        has_lifetime=any(s is None for s in spans),
     )
 
 

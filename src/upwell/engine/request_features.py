@@ -81,15 +81,7 @@ def compute(registry: Registry, order: tuple[str, ...], values: MutableMapping[s
         try:
             values[ref] = feature.function(*args)
         except Exception as error:
-            msg = (
-                f"function {getattr(feature.function, '__name__', '?')} raised "
-                f"{type(error).__name__}: {error}"
-            )
-            raise RequestFeatureError(
-                msg,
-                where=f"RequestFeature {ref!r}",
-                fix="make the function handle every valid input, or validate the request fields",
-            ) from error
+            raise _failed(ref, feature, error) from error
 
 
 def compute_columns(
@@ -115,12 +107,17 @@ def compute_columns(
         try:
             columns[ref] = [function(*args) for args in zip(*inputs, strict=True)]
         except Exception as error:
-            msg = (
-                f"function {getattr(function, '__name__', '?')} raised "
-                f"{type(error).__name__}: {error}"
-            )
-            raise RequestFeatureError(
-                msg,
-                where=f"RequestFeature {ref!r}",
-                fix="make the function handle every valid input, or validate the request fields",
-            ) from error
+            raise _failed(ref, feature, error) from error
+
+
+def _failed(ref: str, feature: RequestFeature, error: Exception) -> RequestFeatureError:
+    """The error for a request feature's function that raised, on either path."""
+    msg = (
+        f"function {getattr(feature.function, '__name__', '?')} raised "
+        f"{type(error).__name__}: {error}"
+    )
+    return RequestFeatureError(
+        msg,
+        where=f"RequestFeature {ref!r}",
+        fix="make the function handle every valid input, or validate the request fields",
+    )

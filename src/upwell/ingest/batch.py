@@ -24,12 +24,6 @@ class EventBatch:
     source: EventSource
     rows: list[dict[str, Any]]
 
-    @property
-    def timestamps(self) -> list[int]:
-        """The event times, ms."""
-        field = self.source.timestamp
-        return [row[field] for row in self.rows]
-
 
 def to_rows(data: Any) -> list[Mapping[str, Any]]:
     """Turn a dict, a list of dicts, a pandas or Polars DataFrame or an Arrow table into rows.
