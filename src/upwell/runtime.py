@@ -18,6 +18,7 @@ from upwell.config import ConfigError
 from upwell.definitions.batch import BatchFeatures
 from upwell.definitions.registry import Definition, Registry, validate
 from upwell.definitions.service import FeatureService
+from upwell.definitions.source import EventSource
 from upwell.eventlog.memory import MemoryEventLog
 from upwell.eventlog.parquet import ParquetEventLog
 from upwell.eventlog.protocol import EventLog, Fsync
@@ -247,22 +248,34 @@ class FeatureStore:
         """
         refs = self.registry.expand(features)
         spec = self._pusher.source(source)
-        table = self.log.read_source(spec)
+        with self._pusher.lock:
+            table = self.log.read_source(spec)
         columns = {n: table[n].to_numpy(zero_copy_only=False) for n in table.column_names}
         anchors = AnchorFrame(
             columns=columns,
             ts=columns[spec.timestamp].astype(np.int64),
             seq=columns["__seq__"].astype(np.int64),
         )
-        values = self._build(refs, anchors)
+        values = self._build(refs, anchors, {spec.name: table})
         return frames.attach(table, self._columns(features, refs), values, refs, output)
 
-    def _build(self, refs: tuple[str, ...], anchors: AnchorFrame) -> dict[str, np.ndarray]:
+    def _build(
+        self,
+        refs: tuple[str, ...],
+        anchors: AnchorFrame,
+        read: dict[str, pa.Table] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Build features; each source's log is read once per call (``read`` may hold some)."""
+        tables = dict(read or {})
+
+        def read_source(source: EventSource) -> pa.Table:
+            if source.name not in tables:
+                tables[source.name] = self.log.read_source(source)
+            return tables[source.name]
+
         plan = plan_request(self.registry, refs)
         with self._pusher.lock:
-            return build(
-                self.registry, plan, anchors, self.log.read_source, self.batch_tables.frame
-            )
+            return build(self.registry, plan, anchors, read_source, self.batch_tables.frame)
 
     def _resolve(
         self, features: Features
