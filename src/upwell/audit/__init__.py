@@ -1,0 +1,1 @@
+"""Audit: the prediction log, late labels, live quality, drift and alerts."""

@@ -1,0 +1,1 @@
+"""Models: a versioned registry on disk and loaders for each model format."""

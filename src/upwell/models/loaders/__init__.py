@@ -1,0 +1,1 @@
+"""One loader per model format; each imports its library only when used."""

@@ -1,0 +1,1 @@
+"""Broker event sources: NATS JetStream, Redis Streams and Kafka, behind one Protocol."""
