@@ -11,3 +11,9 @@ class ModelError(UpwellError):
     Registering or loading a bad model raises this and changes nothing: the registry
     and whatever is serving stay as they were.
     """
+
+
+class ModelNotFoundError(ModelError):
+    """No model, version or alias has the name asked for."""
+
+    not_found = True
