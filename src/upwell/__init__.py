@@ -1,5 +1,10 @@
 """upwell: real-time machine learning features, training sets and serving."""
 
+from upwell.decisions.engine import DecisionEngine
+from upwell.decisions.errors import ConsentError
+from upwell.decisions.policy import Action, Policy
+from upwell.decisions.purpose import Purpose
+from upwell.decisions.rules import Budget, Cap, Group, Thresholds
 from upwell.definitions.aggregations import (
     ApproxDistinctCount,
     ApproxPercentile,
@@ -40,10 +45,15 @@ from upwell.stores.directory_lock import StoreLockedError
 __version__ = "0.1.0"
 
 __all__ = [
+    "Action",
     "ApproxDistinctCount",
     "ApproxPercentile",
     "BatchFeatures",
+    "Budget",
+    "Cap",
+    "ConsentError",
     "Count",
+    "DecisionEngine",
     "DefinitionError",
     "DistinctCount",
     "Entity",
@@ -56,6 +66,7 @@ __all__ = [
     "FieldType",
     "First",
     "Fsync",
+    "Group",
     "Hopping",
     "Last",
     "LastK",
@@ -63,6 +74,8 @@ __all__ = [
     "Max",
     "Mean",
     "Min",
+    "Policy",
+    "Purpose",
     "PushResult",
     "QueryError",
     "RatioOfSums",
@@ -77,6 +90,7 @@ __all__ = [
     "Stddev",
     "StoreLockedError",
     "Sum",
+    "Thresholds",
     "Tumbling",
     "UpwellError",
     "Variance",

@@ -73,3 +73,51 @@ def _print_summary(console: Console, summary: dict[str, object], out: Path) -> N
     )
     console.print(f"wrote {out / 'report.json'}, {out / 'report.html'}, {out / 'features.parquet'}")
     console.print_json(json.dumps({"online_equals_offline": summary["online_equals_offline"]}))
+
+
+@demo_app.command("next-best-action")
+def next_best_action(
+    out: Annotated[
+        Path, typer.Option(help="Directory for the report, decisions and decision state.")
+    ] = Path("nba-run"),
+    customers: Annotated[int, typer.Option(help="Number of simulated customers.")] = 200,
+    days: Annotated[int, typer.Option(help="Number of simulated days.")] = 120,
+    seed: Annotated[int, typer.Option(help="Seed of the simulation.")] = 7,
+) -> None:
+    """Next best action in banking: offers and alerts decided on live account events."""
+    from upwell.examples.next_best_action.demo import run_demo  # noqa: PLC0415 (heavy imports)
+    from upwell.examples.next_best_action.simulation_types import (  # noqa: PLC0415
+        SimulationConfig,
+    )
+
+    console = Console()
+    config = SimulationConfig(n_customers=customers, n_days=days, seed=seed)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,}"),
+        TimeRemainingColumn(),
+        console=console,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task("streaming events and deciding", total=total)
+            bar.update(tasks[phase], completed=done)
+
+        summary = run_demo(out, config, progress=progress)
+    table = Table(title="Next best action")
+    for column in ("action", "decisions", "customers"):
+        table.add_column(column)
+    for action, count in summary["actions"].items():
+        table.add_row(action, f"{count:,}", f"{summary['customers_reached'][action]:,}")
+    console.print(table)
+    latency = summary["latency_us"]
+    console.print(
+        f"{summary['decisions']:,} decisions in {summary['elapsed_s']:.1f} s  |  "
+        f"decide + features: p50 {latency['decide_p50']:.0f} µs, "
+        f"p99 {latency['decide_p99']:.0f} µs  |  redelivered events answered the same: "
+        f"{summary['redeliveries']['same_decision']:,}/{summary['redeliveries']['count']:,}"
+    )
+    console.print(f"wrote {out / 'report.json'}, {out / 'report.md'}, {out / 'decisions.parquet'}")
