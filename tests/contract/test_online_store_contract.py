@@ -2,9 +2,11 @@
 
 Every backend is reached through the ``online_store_backend`` fixture, durable ones
 also through ``durable_online_store_backend`` (checkpoint, then reopen, restores the
-same state), and ones that keep files through ``file_online_store_backend``. A new
-backend (e.g. Redis) adds a factory to ``BACKENDS`` with its marker, and every test here
-runs against it.
+same state), and ones that keep files through ``file_online_store_backend``. Durable
+stores are either *snapshot* stores (state survives a restart only as of the last
+checkpoint; the runtime replays its log after it) or *live* stores (Redis: every apply
+is durable on return, shared by every process that opens the namespace). A new backend
+adds a factory to ``BACKENDS`` with its marker, and every test here runs against it.
 
 Feature values are checked against a pandas oracle over the applied events::
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +30,7 @@ import pandas as pd
 import pytest
 
 import upwell as uw
+from contract.redis_support import RedisNamespace, require_redis
 from upwell.engine.admission import Verdict
 from upwell.stores.disk import DiskStore
 from upwell.stores.memory import MemoryStore
@@ -83,29 +86,70 @@ class StoreBackend:
     open: Callable[[uw.Registry], OnlineStore]
     durable: bool
     directory: Path | None = None
+    shared: bool = False
+    """Whether every store opened on it shares one state (a live store)."""
 
 
-BACKENDS: dict[str, Callable[[Path], StoreBackend]] = {
-    "memory": lambda _: StoreBackend("memory", MemoryStore, durable=False),
-    "disk": lambda d: StoreBackend("disk", lambda r: DiskStore(r, d), durable=True, directory=d),
+def _redis(namespace: RedisNamespace) -> StoreBackend:
+    return StoreBackend(
+        "redis", lambda r: namespace.store(r, writer="contract"), durable=True, shared=True
+    )
+
+
+BACKENDS: dict[str, Callable[[Path, RedisNamespace], StoreBackend]] = {
+    "memory": lambda _, __: StoreBackend("memory", MemoryStore, durable=False),
+    "disk": lambda d, _: StoreBackend("disk", lambda r: DiskStore(r, d), durable=True, directory=d),
+    "redis": lambda _, namespace: _redis(namespace),
 }
-DURABLE = ["disk"]
+REDIS = pytest.param("redis", marks=pytest.mark.redis)
+DURABLE = ["disk", REDIS]
+SNAPSHOT = ["disk"]
+LIVE = [REDIS]
 FILE_BACKED = ["disk"]
 
 
-@pytest.fixture(params=list(BACKENDS))
-def online_store_backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreBackend:
-    return BACKENDS[request.param](tmp_path / "state")
+def _open_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreBackend]:
+    namespace = RedisNamespace()
+    if request.param == "redis":
+        require_redis()
+    try:
+        yield BACKENDS[request.param](tmp_path / "state", namespace)
+    finally:
+        if request.param == "redis":
+            namespace.cleanup()
+
+
+@pytest.fixture(params=["memory", "disk", REDIS])
+def online_store_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreBackend]:
+    yield from _open_backend(request, tmp_path)
 
 
 @pytest.fixture(params=DURABLE)
-def durable_online_store_backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreBackend:
-    return BACKENDS[request.param](tmp_path / "state")
+def durable_online_store_backend(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[StoreBackend]:
+    yield from _open_backend(request, tmp_path)
+
+
+@pytest.fixture(params=SNAPSHOT)
+def snapshot_online_store_backend(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[StoreBackend]:
+    yield from _open_backend(request, tmp_path)
+
+
+@pytest.fixture(params=LIVE)
+def live_online_store_backend(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[StoreBackend]:
+    yield from _open_backend(request, tmp_path)
 
 
 @pytest.fixture(params=FILE_BACKED)
-def file_online_store_backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreBackend:
-    return BACKENDS[request.param](tmp_path / "state")
+def file_online_store_backend(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[StoreBackend]:
+    yield from _open_backend(request, tmp_path)
 
 
 # ---- helpers ----------------------------------------------------------------------
@@ -316,7 +360,8 @@ def test_checkpoint_then_reopen_restores_identical_state(
     more = [
         {"tid": 900 + i, "cid": i % 4, "amount": 1.5 * i, "ts": watermark + i} for i in range(5)
     ]
-    for target in (store, reopened):
+    shared = durable_online_store_backend.shared
+    for target in (reopened,) if shared else (store, reopened):
         apply_all(target, more, first_seq=len(events) + 1)
     assert read_everything(reopened, times) == read_everything(store, times)
     for cid in range(4):
@@ -335,15 +380,35 @@ def test_close_checkpoints(durable_online_store_backend: StoreBackend) -> None:
 
 
 def test_state_without_a_checkpoint_is_not_durable(
-    durable_online_store_backend: StoreBackend,
+    snapshot_online_store_backend: StoreBackend,
 ) -> None:
     # The log replays everything after applied_seq(); the store promises only that much.
-    store = durable_online_store_backend.open(REGISTRY)
+    store = snapshot_online_store_backend.open(REGISTRY)
     _fill(store)
     assert store.applied_seq() == 0
-    reopened = durable_online_store_backend.open(REGISTRY)
+    reopened = snapshot_online_store_backend.open(REGISTRY)
     assert reopened.applied_seq() == 0
     assert reopened.read("spend", [(0,)], T0 + DAY)[0]["n_life"] == 0
+
+
+def test_a_live_store_holds_every_applied_event_and_replays_apply_once(
+    live_online_store_backend: StoreBackend,
+) -> None:
+    # No checkpoint: applied_seq() lags, so the runtime replays its log after it; the
+    # store recognises what it already holds, and the replay changes nothing.
+    store = live_online_store_backend.open(REGISTRY)
+    events = _fill(store)
+    watermark = max(e["ts"] for e in events)
+    before = read_everything(store, [watermark, watermark + DAY])
+    reopened = live_online_store_backend.open(REGISTRY)
+    assert reopened.applied_seq() == 0
+    assert read_everything(reopened, [watermark, watermark + DAY]) == before
+    for seq, event in enumerate(events, start=1):
+        reopened.apply("tx", event, event["ts"], seq, event["tid"])
+    assert read_everything(reopened, [watermark, watermark + DAY]) == before
+    frames = by_entity(events)
+    for cid, got in enumerate(reopened.read("spend", [(c,) for c in range(4)], watermark)):
+        assert_features(got, oracle(frames, cid, watermark), f"cid {cid}")
 
 
 def test_a_snapshot_of_other_definitions_is_not_restored(

@@ -8,7 +8,7 @@ from typing import Any
 from upwell.definitions.registry import Registry
 from upwell.engine.admission import Verdict
 from upwell.engine.feature_engine import FeatureEngine
-from upwell.stores.protocol import EntityKey
+from upwell.stores.protocol import Applied, EntityKey
 
 
 class MemoryStore:
@@ -34,9 +34,18 @@ class MemoryStore:
             self._applied_since_maintain = 0
             self.engine.maintain()
 
+    def apply_many(self, events: Sequence[Applied]) -> None:  # noqa: D102
+        for source, event, ts, seq, event_id in events:
+            self.apply(source, event, ts, seq, event_id)
+
     def read(self, view: str, keys: Sequence[EntityKey], as_of: int) -> list[dict[str, Any]]:  # noqa: D102
         state = self.engine.views[view]
         return [state.read(key, as_of) for key in keys]
+
+    def read_many(  # noqa: D102
+        self, requests: Sequence[tuple[str, Sequence[EntityKey]]], as_of: int
+    ) -> list[list[dict[str, Any]]]:
+        return [self.read(view, keys, as_of) for view, keys in requests]
 
     def put_batch_row(  # noqa: D102
         self, group: str, key: EntityKey, valid_from: int, values: tuple[Any, ...]
@@ -51,6 +60,29 @@ class MemoryStore:
 
     def applied_seq(self) -> int:  # noqa: D102
         return 0
+
+    def erase(self, entity: str, key: EntityKey) -> int:
+        """Remove an entity's window state from every view and its batch rows.
+
+        Only the entity's own state goes: aggregates of other entities (a terminal's
+        count of the transactions a customer made there) keep what they had folded in.
+
+        Args:
+            entity: The entity's name (e.g. ``"customer"``).
+            key: Its key values, in the entity's key order.
+
+        Returns:
+            How many view states and batch groups held the entity.
+        """
+        registry = self.engine.registry
+        removed = 0
+        for name, state in self.engine.views.items():
+            if registry.views[name].entity.name == entity:
+                removed += state.entities.pop(tuple(key), None) is not None
+        for name, batch in self.engine.batches.items():
+            if registry.batches[name].entity.name == entity:
+                removed += batch.rows.pop(tuple(key), None) is not None
+        return removed
 
     def checkpoint(self) -> None:  # noqa: D102
         self.engine.maintain()

@@ -21,6 +21,8 @@ from typing import Any, Protocol
 from upwell.engine.admission import Verdict
 
 EntityKey = tuple[Any, ...]
+Applied = tuple[str, Mapping[str, Any], int, int, Any]
+"""An accepted event to apply: source, fields, time (ms), log position, event id."""
 
 
 class OnlineStore(Protocol):
@@ -36,8 +38,18 @@ class OnlineStore(Protocol):
         """Record and fold an accepted event."""
         ...
 
+    def apply_many(self, events: Sequence[Applied]) -> None:
+        """Record and fold accepted events, in order (as many ``apply`` calls)."""
+        ...
+
     def read(self, view: str, keys: Sequence[EntityKey], as_of: int) -> list[dict[str, Any]]:
         """Every feature of a view for each entity, as of a time."""
+        ...
+
+    def read_many(
+        self, requests: Sequence[tuple[str, Sequence[EntityKey]]], as_of: int
+    ) -> list[list[dict[str, Any]]]:
+        """Several views' features for their entities (one round trip where remote)."""
         ...
 
     def put_batch_row(

@@ -260,6 +260,12 @@ def replay(
     return out
 
 
+def maintain(store: uw.FeatureStore) -> int:
+    """Evict what no read can still need, on the embedded or the Redis store."""
+    inner: Any = store.store
+    return int(inner.engine.maintain() if hasattr(inner, "engine") else inner.maintain())
+
+
 def seeded_stream(
     seed: int, n_events: int, lateness_ms: int, n_users: int = 4, step_ms: int = 1_000
 ) -> list[Delivery]:

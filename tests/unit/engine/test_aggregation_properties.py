@@ -19,6 +19,7 @@ from tests import oracle
 from tests.unit.engine import feature_checks as fc
 from tests.unit.engine import feature_streams as fs
 from tests.unit.engine import stream_strategies as ss
+from tests.unit.engine.conftest import OpenStore
 from tests.unit.engine.feature_streams import T0_MS, AggCase, Row
 
 import upwell as uw
@@ -29,12 +30,14 @@ S = 1_000
 @pytest.mark.parametrize("agg", [pytest.param(a, id=a.label) for a in fs.AGGREGATIONS])
 @settings(max_examples=10, deadline=None)
 @given(data=st.data())
-def test_aggregation_agrees_on_every_window(agg: AggCase, data: st.DataObject) -> None:
+def test_aggregation_agrees_on_every_window(
+    agg: AggCase, data: st.DataObject, open_store: OpenStore
+) -> None:
     lateness = data.draw(ss.lateness_ms, label="allowed lateness (ms)")
     windows = data.draw(ss.every_window(), label="windows")
     cases = fs.feature_cases(windows, [agg], columns=("v", "n"))
     stream = data.draw(ss.deliveries(lateness), label="pushes")
-    store = uw.FeatureStore(fs.definitions(cases, lateness))
+    store = open_store(fs.definitions(cases, lateness))
 
     done = fs.replay(store, stream, lateness, [c.ref for c in cases])
 
@@ -111,16 +114,16 @@ def _one_per_second(n: int, flag_from: int = 0) -> list[dict[str, object]]:
     ]
 
 
-def test_lifetime_with_offset_reads_after_eviction() -> None:
+def test_lifetime_with_offset_reads_after_eviction(open_store: OpenStore) -> None:
     """Eviction kept no raw events for Lifetime(offset=d): reads raised RetentionError.
 
     Events at 0..29 s; Lifetime with offset 10 s read as of 29 s counts ts <= 19 s.
     """
     cases = fs.feature_cases([("life_off", fs.lifetime(10 * S))], COUNT_AND_SUM)
-    store = uw.FeatureStore(fs.definitions(cases, 0))
+    store = open_store(fs.definitions(cases, 0))
     store.push(fs.SOURCE, _one_per_second(30))
 
-    assert store.store.engine.maintain() > 0
+    assert fs.maintain(store) > 0
     features = store.get_features(
         ["f.life_off_v_count", "f.life_off_v_sum"], {"uid": 0}, as_of=fs.to_datetime(T0_MS + 29 * S)
     )
@@ -128,17 +131,19 @@ def test_lifetime_with_offset_reads_after_eviction() -> None:
     assert features == {"f.life_off_v_count": 20, "f.life_off_v_sum": float(sum(range(20)))}
 
 
-def test_first_over_lifetime_with_filter_after_evicting_only_filtered_events() -> None:
+def test_first_over_lifetime_with_filter_after_evicting_only_filtered_events(
+    open_store: OpenStore,
+) -> None:
     """A lifetime First whose evicted events were all filtered out read null after eviction.
 
     Events at 0..29 s, kept by the filter from 25 s; the 5 s window evicts up to 23 s.
     """
     first = next(a for a in fs.AGGREGATIONS if a.label == "first")
     windows = [("life", fs.lifetime()), ("s5s", fs.sliding(5 * S))]
-    store = uw.FeatureStore(fs.definitions(fs.feature_cases(windows, [first]), 0))
+    store = open_store(fs.definitions(fs.feature_cases(windows, [first]), 0))
     store.push(fs.SOURCE, _one_per_second(30, flag_from=25))
 
-    assert store.store.engine.maintain() > 0
+    assert fs.maintain(store) > 0
     features = store.get_features(
         ["f.life_v_first_where"], {"uid": 0}, as_of=fs.to_datetime(T0_MS + 29 * S)
     )

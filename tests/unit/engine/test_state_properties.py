@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from tests.unit.engine import feature_checks as fc
 from tests.unit.engine import feature_streams as fs
 from tests.unit.engine import stream_strategies as ss
+from tests.unit.engine.conftest import OpenStore
 from tests.unit.engine.feature_streams import T0_MS, Row
 
 import upwell as uw
@@ -70,12 +71,14 @@ ADMISSION_CASES = [
 
 
 @pytest.mark.parametrize(("pushes", "results"), ADMISSION_CASES)
-def test_admission(pushes: list[list[Row]], results: list[tuple[int, int, int]]) -> None:
+def test_admission(
+    pushes: list[list[Row]], results: list[tuple[int, int, int]], open_store: OpenStore
+) -> None:
     lateness = 5 * S
     cases = fs.feature_cases(
         [("life", fs.lifetime()), ("s10s", fs.sliding(10 * S))], COUNT_SUM_LAST
     )
-    store = uw.FeatureStore(fs.definitions(cases, lateness))
+    store = open_store(fs.definitions(cases, lateness))
     deliveries = [tuple(p) for p in pushes]
 
     done = fs.replay(store, deliveries, lateness, [c.ref for c in cases])
@@ -101,7 +104,9 @@ def _frame(rows: list[Row]) -> pd.DataFrame:
 
 @settings(max_examples=15, deadline=None)
 @given(data=st.data())
-def test_backfill_equals_pushing_in_event_time_order(data: st.DataObject) -> None:
+def test_backfill_equals_pushing_in_event_time_order(
+    data: st.DataObject, open_store: OpenStore
+) -> None:
     """Prior pushes, then a shuffled history (duplicates, late rows) backfilled or pushed."""
     lateness = data.draw(ss.lateness_ms, label="allowed lateness (ms)")
     cases = fs.feature_cases(data.draw(ss.every_window(), label="windows"))
@@ -109,14 +114,14 @@ def test_backfill_equals_pushing_in_event_time_order(data: st.DataObject) -> Non
     rows = [r for d in data.draw(ss.deliveries(lateness), label="pushes") for r in d]
     split = data.draw(st.integers(0, len(rows) - 1), label="rows pushed before the backfill")
     history = data.draw(st.permutations(rows[split:]), label="backfilled history")
-    pushed = uw.FeatureStore(fs.definitions(cases, lateness))
-    backfilled = uw.FeatureStore(fs.definitions(cases, lateness))
+    pushed = open_store(fs.definitions(cases, lateness))
+    backfilled = open_store(fs.definitions(cases, lateness))
     for row in rows[:split]:
         assert pushed.push(fs.SOURCE, row.event()) == backfilled.push(fs.SOURCE, row.event())
 
     result = backfilled.backfill(fs.SOURCE, _frame(history))
     one_by_one = [pushed.push(fs.SOURCE, r.event()) for r in sorted(history, key=lambda r: r.ts)]
-    pushed.store.engine.maintain()  # a backfill ends by evicting what no read can still need
+    fs.maintain(pushed)  # a backfill ends by evicting what no read can still need
 
     assert result == uw.PushResult(
         accepted=sum(r.accepted for r in one_by_one),
@@ -162,16 +167,18 @@ def _check_latest(
 
 @settings(max_examples=15, deadline=None)
 @given(data=st.data())
-def test_eviction_keeps_reads_from_the_horizon_exact(data: st.DataObject) -> None:
+def test_eviction_keeps_reads_from_the_horizon_exact(
+    data: st.DataObject, open_store: OpenStore
+) -> None:
     lateness = data.draw(ss.lateness_ms, label="allowed lateness (ms)")
     cases = fs.feature_cases(data.draw(ss.every_window(), label="windows"))
     stream = data.draw(ss.deliveries(lateness, max_events=60), label="pushes")
     every = data.draw(st.integers(3, 12), label="maintain every n logged events")
-    store = uw.FeatureStore(fs.definitions(cases, lateness))
+    store = open_store(fs.definitions(cases, lateness))
 
     def maintain_then_read(done: fs.Replay) -> None:
         if done.logged and len(done.logged) % every == 0:
-            store.store.engine.maintain()
+            fs.maintain(store)
             latest = max(r.ts for r in done.logged)
             reads = [(0, latest - lateness), *((u, latest) for u in range(3))]
             fc.check_online(store, cases, done.logged, reads)
@@ -198,20 +205,20 @@ LONG_WINDOWS = [
 ]
 
 
-def test_long_stream_evicts_and_stays_exact() -> None:
+def test_long_stream_evicts_and_stays_exact(open_store: OpenStore) -> None:
     """A stream many times longer than the retention, maintained every 100 pushes."""
     lateness = 2 * S
     cases = fs.feature_cases(LONG_WINDOWS)
-    store = uw.FeatureStore(fs.definitions(cases, lateness))
+    store = open_store(fs.definitions(cases, lateness))
     evicted: list[int] = []
 
     def maintain(done: fs.Replay) -> None:
         if done.logged and len(done.logged) % 100 == 0:
-            evicted.append(store.store.engine.maintain())
+            evicted.append(fs.maintain(store))
 
     stream = fs.seeded_stream(11, 800, lateness, n_users=3)
     done = fs.replay(store, stream, lateness, [], read_online=False, after_push=maintain)
-    evicted.append(store.store.engine.maintain())
+    evicted.append(fs.maintain(store))
 
     assert sum(evicted) > len(done.logged) // 2
     _check_latest(store, cases, done, lateness)
@@ -223,12 +230,14 @@ Snapshot = tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]
 """Online reads, the logged events and the dead letters of a store."""
 
 
-def test_durable_store_restarts_with_identical_features(tmp_path: Path) -> None:
+def test_durable_store_restarts_with_identical_features(
+    tmp_path: Path, open_store: OpenStore
+) -> None:
     """Snapshot at half way, then a crash (snapshot + log tail), then a clean close."""
     lateness = 3 * S
     cases = fs.feature_cases(LONG_WINDOWS, columns=("v", "n"))
     refs = [c.ref for c in cases]
-    first = uw.FeatureStore(fs.definitions(cases, lateness), path=tmp_path)
+    first = open_store(fs.definitions(cases, lateness), path=tmp_path)
     stream = fs.seeded_stream(5, 160, lateness, n_users=3)
 
     def checkpoint_half_way(done: fs.Replay) -> None:
@@ -247,11 +256,11 @@ def test_durable_store_restarts_with_identical_features(tmp_path: Path) -> None:
     before = snapshot(first)
     fc.check_online(first, cases, done.logged, reads)
     assert 0 < first.store.applied_seq() < first.log.last_seq(), "a log tail after the snapshot"
-    recovered = uw.FeatureStore(fs.definitions(cases, lateness), path=tmp_path)  # no close
+    recovered = open_store(fs.definitions(cases, lateness), path=tmp_path)  # no close
     _assert_identical(snapshot(recovered), before, refs)
     recovered.close()
     first.close()
-    reopened = uw.FeatureStore(fs.definitions(cases, lateness), path=tmp_path)
+    reopened = open_store(fs.definitions(cases, lateness), path=tmp_path)
     _assert_identical(snapshot(reopened), before, refs)
     newest = max(done.logged, key=lambda r: r.ts)
     assert reopened.push(fs.SOURCE, newest.event()) == uw.PushResult(0, 1, 0)

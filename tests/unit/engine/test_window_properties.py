@@ -25,9 +25,9 @@ from tests import oracle
 from tests.unit.engine import feature_checks as fc
 from tests.unit.engine import feature_streams as fs
 from tests.unit.engine import stream_strategies as ss
+from tests.unit.engine.conftest import OpenStore
 from tests.unit.engine.feature_streams import T0_MS, Row, WindowChoice
 
-import upwell as uw
 from upwell.engine.windows import LIFETIME_LO, window_bounds, window_bounds_array
 
 S = 1_000  # one second in ms
@@ -54,12 +54,12 @@ WINDOW_KINDS = [
 @settings(max_examples=25, deadline=None)
 @given(data=st.data())
 def test_online_columnar_and_oracle_agree(
-    windows: st.SearchStrategy[WindowChoice], data: st.DataObject
+    windows: st.SearchStrategy[WindowChoice], data: st.DataObject, open_store: OpenStore
 ) -> None:
     lateness = data.draw(ss.lateness_ms, label="allowed lateness (ms)")
     cases = fs.feature_cases([("w", data.draw(windows, label="window"))])
     stream = data.draw(ss.deliveries(lateness), label="pushes")
-    store = uw.FeatureStore(fs.definitions(cases, lateness))
+    store = open_store(fs.definitions(cases, lateness))
 
     done = fs.replay(store, stream, lateness, [c.ref for c in cases])
 
@@ -122,14 +122,16 @@ EDGE_CASES = [
 
 
 @pytest.mark.parametrize(("choice", "as_of", "count", "total"), EDGE_CASES)
-def test_window_edges_by_hand(choice: WindowChoice, as_of: int, count: int, total: float) -> None:
+def test_window_edges_by_hand(
+    choice: WindowChoice, as_of: int, count: int, total: float, open_store: OpenStore
+) -> None:
     rows = [
         Row(eid=i, uid=7, ts=T0_MS + t * S, v=float(i + 1), n=i + 1, w=1.0, flag=True)
         for i, t in enumerate((0, 10, 20, 20, 30))
     ]
     aggregations = [a for a in fs.AGGREGATIONS if a.label in ("count", "sum")]
     cases = fs.feature_cases([("w", choice)], aggregations)
-    store = uw.FeatureStore(fs.definitions(cases, 0))
+    store = open_store(fs.definitions(cases, 0))
     store.push(fs.SOURCE, [r.event() for r in rows])
     at = T0_MS + as_of
     expected = {"f.w_v_count": count, "f.w_v_sum": total}
@@ -161,11 +163,11 @@ SEEDED_WINDOWS = [
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_seeded_streams_agree_on_every_window(seed: int) -> None:
+def test_seeded_streams_agree_on_every_window(seed: int, open_store: OpenStore) -> None:
     """Several windows in one view (shared channels, several bounds), a longer stream."""
     lateness = 5 * S
     cases = fs.feature_cases(SEEDED_WINDOWS)
-    store = uw.FeatureStore(fs.definitions(cases, lateness))
+    store = open_store(fs.definitions(cases, lateness))
 
     done = fs.replay(store, fs.seeded_stream(seed, 150, lateness), lateness, [c.ref for c in cases])
 
@@ -190,13 +192,13 @@ def test_seeded_streams_agree_on_every_window(seed: int) -> None:
         pytest.param((4.0, 3.0), id="logged_4_then_3"),
     ],
 )
-def test_ties_follow_the_log(values: tuple[float, float]) -> None:
+def test_ties_follow_the_log(values: tuple[float, float], open_store: OpenStore) -> None:
     labels = ("count", "first", "last")
     cases = fs.feature_cases(
         [("w", fs.sliding(10 * S))], [a for a in fs.AGGREGATIONS if a.label in labels]
     )
     refs = [c.ref for c in cases if not c.agg.filtered]
-    store = uw.FeatureStore(fs.definitions(cases, 0))
+    store = open_store(fs.definitions(cases, 0))
     for eid, v in enumerate(values):
         store.push(
             fs.SOURCE, Row(eid=eid, uid=1, ts=T0_MS + 20 * S, v=v, n=0, w=1.0, flag=True).event()
