@@ -1,5 +1,6 @@
 """upwell: real-time machine learning features, training sets and serving."""
 
+from upwell.config import OnlineConfig
 from upwell.decisions.engine import DecisionEngine
 from upwell.decisions.errors import ConsentError
 from upwell.decisions.policy import Action, Policy
@@ -74,6 +75,7 @@ __all__ = [
     "Max",
     "Mean",
     "Min",
+    "OnlineConfig",
     "Policy",
     "Purpose",
     "PushResult",

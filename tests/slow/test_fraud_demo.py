@@ -36,6 +36,8 @@ from sklearn.tree import DecisionTreeClassifier
 from xgboost import XGBClassifier
 
 import fraud_oracle
+import upwell as uw
+from upwell.config import load_config, load_definitions
 from upwell.examples.fraud import SimulationConfig, simulate
 from upwell.examples.fraud.demo import run_demo
 from upwell.examples.fraud.evaluation import card_precision_at_k, split_train_test
@@ -216,3 +218,47 @@ def test_cli_runs_the_demo_on_a_parquet_file(tmp_path: Path) -> None:
     assert (out / "report.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     written = pd.read_parquet(out / "features.parquet")
     _assert_features_match_the_oracle(written, fraud_oracle.add_features(transactions))
+
+
+def test_the_output_is_a_project_serving_the_handbook_models(
+    demo: DemoRun, oracle: pd.DataFrame
+) -> None:
+    registered = demo.summary["registered"]
+    assert list(registered) == [n for n in ESTIMATORS if n != "xgboost"]
+    train, _ = split_train_test(oracle)
+    scaler = StandardScaler().fit(train[FEATURES].to_numpy())
+    forest = ESTIMATORS["random_forest"]().fit(
+        scaler.transform(train[FEATURES].to_numpy()), train["TX_FRAUD"]
+    )
+    # Online state serves the present: new payments after the last fraud label (the
+    # latest event of the stream), scored as they arrive, against the offline builder's
+    # features for the same rows and time.
+    last = demo.transactions.iloc[-20:]
+    end = pd.Timestamp(last["TX_DATETIME"].max()).tz_localize("UTC") + pd.Timedelta(days=7, hours=1)
+    first_id = int(demo.transactions["TRANSACTION_ID"].max()) + 1
+    rows = [
+        {
+            "CUSTOMER_ID": int(r.CUSTOMER_ID),
+            "TERMINAL_ID": int(r.TERMINAL_ID),
+            "TX_AMOUNT": float(r.TX_AMOUNT),
+            "TX_DATETIME": end.to_pydatetime(),
+        }
+        for r in last.itertuples()
+    ]
+    payments = [{**row, "TRANSACTION_ID": first_id + i} for i, row in enumerate(rows)]
+    config = load_config(demo.out)
+    with uw.FeatureStore(load_definitions(config.definitions), path=config.data) as store:
+        assert store.push("transactions", payments).accepted == len(payments)
+        champion = store.models.registry.get("fraud", "champion")
+        assert champion.version == registered["random_forest"]
+        test_auc = demo.summary["models"]["random_forest"]["test"]["auc_roc"]
+        assert champion.metrics["auc_roc"] == test_auc
+        offline = store.training_set("fraud_detection", pd.DataFrame(rows).assign(timestamp=end))[
+            FEATURES
+        ].to_numpy(dtype=np.float64)
+        predictions = store.score("fraud", rows, as_of=end.to_pydatetime())
+    expected = forest.predict_proba(scaler.transform(offline))[:, 1]
+    served = np.array([[p.features[c] for c in FEATURES] for p in predictions])
+    np.testing.assert_array_equal(served, offline)
+    assert {p.version for p in predictions} == {champion.version}
+    assert [p.score for p in predictions] == pytest.approx(list(expected), abs=1e-12)

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from upwell.cli.console import err
-from upwell.config import ProjectConfig, load_config, load_definitions
+from upwell.config import ConfigError, ProjectConfig, load_config, load_definitions
 from upwell.definitions.registry import Definition, Registry, validate
 from upwell.runtime import FeatureStore
 
@@ -42,6 +42,19 @@ class Workspace:
     definitions: list[Definition]
     registry: Registry
 
+    @property
+    def models_path(self) -> Path:
+        """The model registry's directory: ``[models] path``, default ``<data>/models``."""
+        configured = self.config.sections.get("models", {}).get("path")
+        if configured is None:
+            return self.config.data / "models"
+        if not isinstance(configured, str) or not configured.strip():
+            msg = f"must be a non-empty string, got {configured!r}"
+            raise ConfigError(
+                msg, where=f"{self.config.file} [models] path", fix='write path = "models"'
+            )
+        return self.config.root / configured
+
     @contextmanager
     def store(self) -> Iterator[FeatureStore]:
         """Open the project's feature store; it is checkpointed and closed on exit.
@@ -52,7 +65,13 @@ class Workspace:
             The store.
         """
         with _exclusive(self.config.data):
-            store = FeatureStore(self.definitions, path=self.config.data, fsync=self.config.fsync)
+            store = FeatureStore(
+                self.definitions,
+                path=self.config.data,
+                fsync=self.config.fsync,
+                models_path=self.models_path,
+                online=self.config.online,
+            )
             try:
                 yield store
             finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,9 @@ from upwell.ingest.batch import MAX_BATCH_EVENTS, validate
 from upwell.ingest.dead_letters import DeadLetterSink
 from upwell.ingest.errors import EventError
 from upwell.stores.protocol import OnlineStore
+
+AcceptedListener = Callable[[list[dict[str, Any]]], None]
+"""Receives the rows of one push that were accepted (validated, timestamps in epoch ms)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class Pusher:
         self._dead_letters = dead_letters
         self._max_events = max_events
         self.lock = threading.RLock()
+        self.listeners: dict[str, list[AcceptedListener]] = {}
 
     def source(self, name: str) -> EventSource:
         """The source of a name.
@@ -115,10 +120,20 @@ class Pusher:
             for row, verdict in zip(rows, verdicts, strict=True):
                 if verdict is Verdict.LATE:
                     self._dead_letters.write(source.name, row, verdict.value)
-            for i, row in enumerate(accepted):
-                self._store.apply(
-                    source.name, row, row[ts_field], first + i, row[id_field] if id_field else None
-                )
+            self._store.apply_many(
+                [
+                    (
+                        source.name,
+                        row,
+                        row[ts_field],
+                        first + i,
+                        row[id_field] if id_field else None,
+                    )
+                    for i, row in enumerate(accepted)
+                ]
+            )
+        if accepted:
+            self._notify(source.name, accepted)
         return PushResult(
             accepted=len(accepted),
             duplicates=verdicts.count(Verdict.DUPLICATE),
@@ -135,11 +150,28 @@ class Pusher:
                 seq = self._log.last_seq() + 1
                 self._log.append(source, [row], seq)
                 self._store.apply(source.name, row, ts, seq, event_id)
-                return _ONE_ACCEPTED
-            if verdict is Verdict.LATE:
+            elif verdict is Verdict.LATE:
                 self._dead_letters.write(source.name, row, verdict.value)
                 return _ONE_LATE
-            return _ONE_DUPLICATE
+            else:
+                return _ONE_DUPLICATE
+        if source.name in self.listeners:
+            self._notify(source.name, [row])
+        return _ONE_ACCEPTED
+
+    def subscribe(self, source: str, listener: AcceptedListener) -> None:
+        """Call ``listener`` with the rows of a source accepted by each push, once durable.
+
+        Args:
+            source: The source's name.
+            listener: Called after the rows are logged and applied, outside the lock.
+        """
+        self.source(source)
+        self.listeners.setdefault(source, []).append(listener)
+
+    def _notify(self, source: str, rows: list[dict[str, Any]]) -> None:
+        for listener in self.listeners.get(source, ()):
+            listener(rows)
 
 
 _ONE_ACCEPTED = PushResult(accepted=1, duplicates=0, late=0)

@@ -40,9 +40,14 @@ def read_online(
         RequestError: A row lacks a key or request field, or a field has a bad value.
     """
     values: list[dict[str, Any]] = [{} for _ in rows]
-    for view, pairs in plan.view_outputs.items():
-        keys = [_key(row, plan.key_sets[view], i) for i, row in enumerate(rows)]
-        for out, features in zip(values, store.read(view, keys, as_of), strict=True):
+    requests = [
+        (view, [_key(row, plan.key_sets[view], i) for i, row in enumerate(rows)])
+        for view in plan.view_outputs
+    ]
+    found_by_view = store.read_many(requests, as_of) if requests else []
+    for (view, _keys), found in zip(requests, found_by_view, strict=True):
+        pairs = plan.view_outputs[view]
+        for out, features in zip(values, found, strict=True):
             for name, ref in pairs:
                 out[ref] = features[name]
     for group, names in plan.batches.items():

@@ -140,7 +140,15 @@ def _plain(value: Any) -> Any:
     return value.tolist() if isinstance(value, np.ndarray) else value
 
 
-def _datetimes(ms: np.ndarray) -> np.ndarray:
-    """Epoch milliseconds as aware UTC datetimes, as the online path passes them."""
-    stamps = pd.to_datetime(np.asarray(ms, dtype=np.int64), unit="ms", utc=True)
+def _datetimes(values: np.ndarray) -> np.ndarray:
+    """A timestamp request column as aware UTC datetimes, as the online path passes them.
+
+    The column holds epoch milliseconds (read from the event log) or datetimes (from an
+    entity DataFrame's timestamp column, in any unit).
+    """
+    array = np.asarray(values)
+    if np.issubdtype(array.dtype, np.integer):
+        stamps = pd.to_datetime(array.astype(np.int64), unit="ms", utc=True)
+    else:
+        stamps = pd.to_datetime(array, utc=True)
     return np.asarray(stamps.to_pydatetime(), dtype=object)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.pipeline import Pipeline
 
 from upwell.examples.fraud import evaluation, models, report, scoring
 from upwell.examples.fraud.features import DEFINITIONS, HANDBOOK_FEATURES, fraud_detection
@@ -137,11 +138,55 @@ def run_demo(
     )
     _write_features(out_dir, frame, run)
     summary, test_scores = _evaluate(store, frame, run, deployment)
+    summary["registered"] = _register(store, deployment, summary)
     store.close()
+    _write_project(out_dir)
     report.write_report(
         out_dir, summary, test_scores=test_scores, latency_samples_us=run.latency_us
     )
     return summary
+
+
+SERVED_MODEL = "fraud"
+"""The name the demo registers the handbook's scikit-learn models under."""
+CHAMPION = "random_forest"
+"""The version the demo serves: the best average precision in the handbook's table."""
+
+
+def _register(
+    store: FeatureStore, deployment: _Deployment, summary: dict[str, Any]
+) -> dict[str, int]:
+    """Register the scikit-learn models (scaler + classifier) as versions of one model."""
+    versions: dict[str, int] = {}
+    for name, trained in deployment.trained.items():
+        if name == "xgboost":  # not a scikit-learn estimator: skops would need it trusted
+            continue
+        pipeline = Pipeline([("scale", trained.scaler), ("model", trained.estimator)])
+        version = store.models.register(
+            SERVED_MODEL,
+            pipeline,
+            features=fraud_detection,
+            training_set=deployment.train,
+            metrics={
+                k: v for k, v in summary["models"][name]["test"].items() if isinstance(v, float)
+            },
+            description=f"handbook baseline: {name}",
+            aliases=("champion",) if name == CHAMPION else (),
+        )
+        versions[name] = version.version
+    return versions
+
+
+def _write_project(out_dir: Path) -> None:
+    """Make the output directory a project that ``upwell serve`` can serve."""
+    (out_dir / "features.py").write_text(
+        '"""The fraud example\'s definitions."""\n\n'
+        "from upwell.examples.fraud.features import DEFINITIONS\n\n"
+        "definitions = list(DEFINITIONS)\n"
+    )
+    (out_dir / "upwell.toml").write_text(
+        '[project]\nname = "fraud"\ndefinitions = "features.py"\ndata = "store"\n'
+    )
 
 
 def _write_features(out_dir: Path, transactions: pd.DataFrame, run: LiveRun) -> None:
