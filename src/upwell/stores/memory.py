@@ -34,9 +34,15 @@ class MemoryStore:
             self._applied_since_maintain = 0
             self.engine.maintain()
 
-    def apply_many(self, events: Sequence[Applied]) -> None:  # noqa: D102
+    def apply_many(self, events: Sequence[Applied]) -> None:
+        """Apply events in order; those at or before the last applied position are skipped.
+
+        Positions only increase, so a batch retried after a failure part-way through
+        applies each event once.
+        """
         for source, event, ts, seq, event_id in events:
-            self.apply(source, event, ts, seq, event_id)
+            if seq > self.engine.last_seq:
+                self.apply(source, event, ts, seq, event_id)
 
     def read(self, view: str, keys: Sequence[EntityKey], as_of: int) -> list[dict[str, Any]]:  # noqa: D102
         state = self.engine.views[view]
