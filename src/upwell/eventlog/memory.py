@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from upwell.definitions.source import EventSource
 from upwell.eventlog.arrow_rows import empty_table, rows_to_table
+from upwell.eventlog.erase import KeyValues, without
 from upwell.eventlog.protocol import SEQ, LoggedEvent
 
 
@@ -64,6 +65,23 @@ class MemoryEventLog:
         table = pa.concat_tables(tables).combine_chunks()
         self._tables[source.name] = [table]
         return table
+
+    def erase(self, sources: list[EventSource], key: KeyValues) -> int:
+        """Remove every event of the sources whose columns hold the key values.
+
+        Args:
+            sources: The sources to erase from (each has the key columns).
+            key: Key column to value.
+
+        Returns:
+            How many events were removed.
+        """
+        removed = 0
+        for source in sources:
+            kept, count = without(self.read_source(source), key)
+            self._tables[source.name] = [kept]
+            removed += count
+        return removed
 
     def flush(self) -> None:  # noqa: D102
         return None

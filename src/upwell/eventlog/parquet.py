@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from upwell.definitions.source import EventSource
 from upwell.definitions.types import FieldType
 from upwell.eventlog.arrow_rows import arrow_schema, empty_table, rows_to_table
+from upwell.eventlog.erase import KeyValues, rewrite_parquet
 from upwell.eventlog.protocol import SEQ, Fsync, LoggedEvent
 from upwell.eventlog.wal import WriteAheadFile
 
@@ -183,6 +184,23 @@ class ParquetEventLog:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+    def erase(self, sources: list[EventSource], key: KeyValues) -> int:
+        """Remove every event of the sources whose columns hold the key values.
+
+        The write-ahead file is flushed to Parquet (and emptied) first; then each segment
+        holding such an event is rewritten without it (see :mod:`upwell.eventlog.erase`).
+        The caller keeps appends out meanwhile.
+
+        Args:
+            sources: The sources to erase from (each has the key columns).
+            key: Key column to value, e.g. ``{"customer_id": 42}``.
+
+        Returns:
+            How many events were removed.
+        """
+        self.flush()
+        return sum(rewrite_parquet(p, key) for s in sources for p in self._segment_paths(s.name))
 
     def close(self) -> None:  # noqa: D102
         self.flush()

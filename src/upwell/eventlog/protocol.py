@@ -9,12 +9,14 @@ Contract:
 - ``replay(after_seq)`` yields every stored event with a higher position, in order.
 - ``read_source`` returns every stored event of a source as an Arrow table with the
   schema's fields (timestamps as epoch-ms int64) plus ``__seq__``, ordered by position.
+- ``erase`` removes events for good (an erasure request): afterwards neither
+  ``replay`` nor ``read_source`` nor the files hold them; ``last_seq`` is unchanged.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -61,6 +63,10 @@ class EventLog(Protocol):
 
     def flush(self) -> None:
         """Move buffered events to long-term storage (a no-op where there is none)."""
+        ...
+
+    def erase(self, sources: list[EventSource], key: Mapping[str, Any]) -> int:
+        """Remove the sources' events whose columns hold the key values; returns how many."""
         ...
 
     def close(self) -> None:

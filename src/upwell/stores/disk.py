@@ -15,6 +15,7 @@ import orjson
 
 from upwell.definitions.registry import Registry
 from upwell.stores.memory import MemoryStore
+from upwell.stores.protocol import EntityKey
 from upwell.stores.snapshot_codec import decode_into, encode
 
 
@@ -51,6 +52,22 @@ class DiskStore(MemoryStore):
             os.fsync(handle.fileno())
         os.replace(tmp, self._path)
         self._applied = self.engine.last_seq
+
+    def erase(self, entity: str, key: EntityKey) -> int:
+        """Remove an entity's state (see :meth:`MemoryStore.erase`), then snapshot at once.
+
+        The new snapshot, without the entity, replaces the old one atomically.
+
+        Args:
+            entity: The entity's name.
+            key: Its key values.
+
+        Returns:
+            How many view states and batch groups held the entity.
+        """
+        removed = super().erase(entity, key)
+        self.checkpoint()
+        return removed
 
     def close(self) -> None:  # noqa: D102
         self.checkpoint()
