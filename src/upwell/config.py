@@ -8,7 +8,14 @@ A project is a directory holding ``upwell.toml``::
     data = ".upwell"              # where the feature store keeps its state
     fsync = "never"               # "never", "every_second" or "always"
 
-``UPWELL_DATA`` and ``UPWELL_FSYNC`` override ``data`` and ``fsync``. Relative paths,
+    [online]                      # optional: online state in Redis instead of this process
+    url = "redis://127.0.0.1:6379/0"
+    prefix = "shop"               # key prefix; default: the project name
+    idle_ttl = "45d"              # drop an entity's window state this long after its last
+                                  # event; default: keep it
+
+``UPWELL_DATA`` and ``UPWELL_FSYNC`` override ``data`` and ``fsync``; ``UPWELL_ONLINE``
+overrides ``[online] url`` (``embedded`` keeps the state in this process). Relative paths,
 in the file and in ``UPWELL_DATA`` alike, are relative to the project directory.
 """
 
@@ -21,23 +28,87 @@ import tomllib
 import traceback
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any, cast, get_args
+from urllib.parse import urlsplit
 
+from upwell.decisions.policy import Policy
+from upwell.definitions.durations import to_ms
+from upwell.definitions.errors import DefinitionError
 from upwell.definitions.registry import Definition
 from upwell.errors import UpwellError
 from upwell.eventlog.protocol import Fsync
+from upwell.stores.redis_errors import RedisStoreError
+from upwell.stores.redis_keys import check_prefix
 
 CONFIG_FILE = "upwell.toml"
 DEFINITION_TYPES: tuple[type, ...] = get_args(Definition)
 _KEYS = ("name", "definitions", "data", "fsync")
+SECTION_TABLES = ("worker", "server", "models", "online", "audit")
+"""Tables besides [project], each validated by the part that reads it (``upwell.server``)."""
 _FSYNC_CHOICES = [f.value for f in Fsync]
+EMBEDDED = "embedded"
+"""The ``UPWELL_ONLINE`` value that keeps the online state in this process."""
+_ONLINE_KEYS = ("url", "prefix", "idle_ttl")
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 class ConfigError(UpwellError):
     """The project configuration or its definitions module is invalid or missing."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class OnlineConfig:
+    """Online state in Redis (or Redis Cluster), shared by every process of a project.
+
+    Args:
+        url: ``redis://[user:password@]host:port/db``, ``rediss://...`` or ``unix://path``.
+        prefix: The key prefix (letters, digits, ``_ . - :``); the definitions'
+            fingerprint is added to it, so changed definitions start from fresh state.
+        idle_ttl: How long an entity's window state outlives its last event; None: forever.
+    """
+
+    url: str
+    prefix: str = "upwell"
+    idle_ttl: timedelta | None = None
+
+    def __post_init__(self) -> None:
+        parse_online_url(self.url, "OnlineConfig.url")
+        try:
+            check_prefix(self.prefix)
+        except RedisStoreError as error:
+            raise ConfigError(error.what, where="OnlineConfig.prefix", fix=error.fix) from None
+        if self.idle_ttl is not None and self.idle_ttl <= timedelta(0):
+            msg = f"idle_ttl must be positive, got {self.idle_ttl}"
+            raise ConfigError(msg, where="OnlineConfig.idle_ttl", fix="use None to keep state")
+
+
+def parse_online_url(url: str, where: str) -> str:
+    """Check a Redis URL's form (not whether Redis answers).
+
+    Args:
+        url: The URL.
+        where: Where it came from, for the message.
+
+    Returns:
+        The URL.
+
+    Raises:
+        ConfigError: The scheme is not redis, rediss or unix, or the host is missing.
+    """
+    parts = urlsplit(url.strip())
+    if parts.scheme not in _REDIS_SCHEMES or not (parts.hostname or parts.path):
+        msg = f"{url!r} is not a Redis URL"
+        raise ConfigError(
+            msg,
+            where=where,
+            fix='write e.g. "redis://127.0.0.1:6379/0", "rediss://host:6380/0" or '
+            f'"unix:///run/redis.sock", or {EMBEDDED!r} to keep the state in this process',
+        )
+    return url.strip()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,6 +121,8 @@ class ProjectConfig:
         definitions: The Python file holding the definitions.
         data: The feature store's directory.
         fsync: When the event log forces acknowledged events to stable storage.
+        sections: The raw [server] and [models] tables, validated by their readers.
+        online: Where the online state lives; None: in this process.
     """
 
     root: Path
@@ -57,6 +130,8 @@ class ProjectConfig:
     definitions: Path
     data: Path
     fsync: Fsync
+    sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    online: OnlineConfig | None = None
 
     @property
     def file(self) -> Path:
@@ -82,7 +157,8 @@ def load_config(project: str | Path, environ: Mapping[str, str] | None = None) -
     env = os.environ if environ is None else environ
     root = Path(project).expanduser().resolve()
     file = root / CONFIG_FILE
-    table = _project_table(_read_toml(file), file)
+    document = _read_toml(file)
+    table = _project_table(document, file)
     name = _string(table, "name", root.name, file)
     definitions = _string(table, "definitions", "features.py", file)
     if not definitions.endswith(".py"):
@@ -100,7 +176,39 @@ def load_config(project: str | Path, environ: Mapping[str, str] | None = None) -
         definitions=root / definitions,
         data=root / Path(data).expanduser(),
         fsync=fsync,
+        sections={name: document.get(name, {}) for name in SECTION_TABLES},
+        online=_online(document.get("online", {}), name, env, file),
     )
+
+
+def _online(
+    table: Mapping[str, Any], project: str, env: Mapping[str, str], file: Path
+) -> OnlineConfig | None:
+    where = f"{file} [online]"
+    unknown = sorted(set(table) - set(_ONLINE_KEYS))
+    if unknown:
+        msg = f"has unknown keys {unknown}"
+        raise ConfigError(msg, where=where, fix=f"use only {list(_ONLINE_KEYS)}")
+    url = _string(table, "url", EMBEDDED, file, "online")
+    if env.get("UPWELL_ONLINE"):
+        url, where = env["UPWELL_ONLINE"].strip(), "environment variable UPWELL_ONLINE"
+    if url == EMBEDDED:
+        return None
+    url = parse_online_url(url, where if "UPWELL" in where else f"{where} url")
+    default_prefix = "".join(c if c.isalnum() or c in "_.-" else "-" for c in project)[:64]
+    prefix = _string(table, "prefix", default_prefix, file, "online")
+    ttl = table.get("idle_ttl")
+    try:
+        idle_ttl = (
+            None if ttl is None else timedelta(milliseconds=to_ms(ttl, definition="", field=""))
+        )
+    except DefinitionError:
+        msg = f"{ttl!r} is not a duration"
+        raise ConfigError(msg, where=f"{file} [online] idle_ttl", fix='write e.g. "45d"') from None
+    try:
+        return OnlineConfig(url=url, prefix=prefix, idle_ttl=idle_ttl)
+    except ConfigError as error:
+        raise ConfigError(error.what, where=f"{file} [online]", fix=error.fix) from None
 
 
 def _fix_definitions() -> str:
@@ -127,10 +235,16 @@ def _read_toml(file: Path) -> dict[str, Any]:
 
 
 def _project_table(document: dict[str, Any], file: Path) -> dict[str, Any]:
-    unknown = sorted(set(document) - {"project"})
+    unknown = sorted(set(document) - {"project", *SECTION_TABLES})
     if unknown:
         msg = f"has unknown tables or keys {unknown}"
-        raise ConfigError(msg, where=str(file), fix="keep only a [project] table")
+        raise ConfigError(
+            msg, where=str(file), fix=f"use only [project] and {[f'[{t}]' for t in SECTION_TABLES]}"
+        )
+    for name in SECTION_TABLES:
+        if not isinstance(document.get(name, {}), dict):
+            msg = f"{name} must be a table"
+            raise ConfigError(msg, where=str(file), fix=f"write it as a [{name}] table")
     table = document.get("project")
     if not isinstance(table, dict):
         msg = "has no [project] table"
@@ -144,11 +258,13 @@ def _project_table(document: dict[str, Any], file: Path) -> dict[str, Any]:
     return table
 
 
-def _string(table: Mapping[str, Any], key: str, default: str, file: Path) -> str:
+def _string(
+    table: Mapping[str, Any], key: str, default: str, file: Path, section: str = "project"
+) -> str:
     value = table.get(key, default)
     if not isinstance(value, str) or not value.strip():
         msg = f"must be a non-empty string, got {value!r}"
-        raise ConfigError(msg, where=f"{file} [project] {key}", fix=f'write {key} = "..."')
+        raise ConfigError(msg, where=f"{file} [{section}] {key}", fix=f'write {key} = "..."')
     return value.strip()
 
 
@@ -190,6 +306,38 @@ def load_definitions(path: str | Path) -> list[Definition]:
         )
     module = _import(file)
     return _collect(module, file)
+
+
+def load_policies(path: str | Path) -> list[Policy]:
+    """Import a definitions file and collect its decision policies.
+
+    If the module has a module-level ``policies`` list, that list is returned; otherwise
+    every module-level :class:`~upwell.decisions.Policy`, in the order they were defined
+    (none is fine: a project need not decide anything).
+
+    Args:
+        path: The Python file (the project's definitions file).
+
+    Returns:
+        The policies.
+
+    Raises:
+        ConfigError: The file is missing or fails to import, or ``policies`` is not a
+            list of policies.
+    """
+    file = Path(path).expanduser().resolve()
+    if not file.is_file():
+        msg = f"definitions file {file} does not exist"
+        raise ConfigError(msg, where=CONFIG_FILE, fix="point [project] definitions at it")
+    module = _import(file)
+    listed = getattr(module, "policies", None)
+    if listed is None:
+        found = {id(v): v for v in vars(module).values() if isinstance(v, Policy)}
+        return list(found.values())
+    if not isinstance(listed, list | tuple) or not all(isinstance(p, Policy) for p in listed):
+        msg = "module-level 'policies' is not a list of Policy objects"
+        raise ConfigError(msg, where=str(file), fix="make it a list of upwell Policy objects")
+    return list(listed)
 
 
 def _import(file: Path) -> ModuleType:
@@ -257,4 +405,14 @@ def _collect(module: ModuleType, file: Path) -> list[Definition]:
     return found
 
 
-__all__ = ["CONFIG_FILE", "ConfigError", "ProjectConfig", "load_config", "load_definitions"]
+__all__ = [
+    "CONFIG_FILE",
+    "EMBEDDED",
+    "ConfigError",
+    "OnlineConfig",
+    "ProjectConfig",
+    "load_config",
+    "load_definitions",
+    "load_policies",
+    "parse_online_url",
+]

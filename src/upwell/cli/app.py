@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import typer
 
+from upwell.cli.audit import audit_app
 from upwell.cli.demo import demo_app
 from upwell.cli.features import features_app
 from upwell.cli.ingest import ingest
+from upwell.cli.models import models_app
+from upwell.cli.privacy import consent, erase
 from upwell.cli.project import apply, init
+from upwell.cli.serve import serve
 from upwell.cli.training import training_set
+from upwell.cli.worker import worker
 
 app = typer.Typer(
     name="upwell",
@@ -33,6 +38,12 @@ app.command()(ingest)
 app.add_typer(features_app, name="features")
 app.command("training-set")(training_set)
 app.add_typer(demo_app, name="demo")
+app.command()(serve)
+app.add_typer(models_app, name="models")
+app.command()(worker)
+app.add_typer(audit_app, name="audit")
+app.command()(consent)
+app.command()(erase)
 
 
 def main() -> None:

@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from upwell.config import OnlineConfig
+
 demo_app = typer.Typer(help="Run an end-to-end example.", no_args_is_help=True)
 
 _PHASES = {"stream": "streaming transactions and labels"}
@@ -24,6 +26,10 @@ def fraud(
     transactions: Annotated[
         Path | None,
         typer.Option(help="Read the handbook's transactions from this Parquet file."),
+    ] = None,
+    online: Annotated[
+        str | None,
+        typer.Option(help="Keep the online state in Redis, e.g. redis://127.0.0.1:6379/0."),
     ] = None,
 ) -> None:
     """Real-time card-fraud detection reproducing the fraud-detection handbook."""
@@ -45,7 +51,8 @@ def fraud(
             bar.update(tasks[phase], completed=done)
 
         console.print("simulating or loading transactions; the stream starts next")
-        summary = run_demo(out, transactions, progress)
+        config = None if online is None else OnlineConfig(url=online, prefix="upwell-fraud-demo")
+        summary = run_demo(out, transactions, progress, online=config)
     _print_summary(console, summary, out)
 
 

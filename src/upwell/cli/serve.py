@@ -12,7 +12,9 @@ import uvicorn
 
 from upwell.cli.console import err, report_errors
 from upwell.cli.workspace import ProjectOption, load_workspace
+from upwell.config import load_policies
 from upwell.server.app import create_app
+from upwell.server.audit_settings import load_audit_settings
 from upwell.server.settings import load_settings
 
 
@@ -37,10 +39,18 @@ def serve(
         environ["UPWELL_PORT"] = str(port)
     where = f"{workspace.config.file} [server]"
     settings = load_settings(workspace.config.sections.get("server", {}), environ, where)
+    audit = load_audit_settings(
+        workspace.config.sections.get("audit", {}),
+        workspace.config.data,
+        f"{workspace.config.file} [audit]",
+    )
     logging.basicConfig(format="%(message)s")
     logging.getLogger("upwell").setLevel(logging.INFO)
     with workspace.store() as store:
-        app = create_app(store, settings)
+        policies = load_policies(workspace.config.definitions)
+        if policies:
+            store.decisions.add(*policies)
+        app = create_app(store, settings, audit)
         keys = len(settings.api_keys)
         auth = f"{keys} API key(s)" if keys else "no authentication (loopback only)"
         err.print(f"upwell serving on http://{settings.host}:{settings.port} with {auth}")

@@ -30,6 +30,7 @@ from upwell.server.json_response import JSONBytes
 from upwell.server.metrics import ServerMetrics
 from upwell.server.routes_audit import audit_router
 from upwell.server.routes_data import data_router
+from upwell.server.routes_decisions import decisions_router
 from upwell.server.routes_health import health_router
 from upwell.server.routes_models import models_router
 from upwell.server.schemas import error_body
@@ -67,6 +68,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Load every served model before taking traffic: a first request never waits.
+        await asyncio.to_thread(store.models.live.load_all)
         poller = asyncio.create_task(_poll_registry(state))
         upkeep = asyncio.create_task(run_upkeep(state.audit)) if state.audit else None
         state.ready = True
@@ -91,6 +94,7 @@ def create_app(
     )
     app.state.upwell = state
     app.include_router(data_router)
+    app.include_router(decisions_router)
     app.include_router(models_router)
     app.include_router(health_router)
     app.include_router(audit_router)

@@ -32,7 +32,7 @@ def required_scope(method: str, path: str) -> Scope | None:
     >>> required_scope("GET", "/healthz") is None
     True
     """
-    if path in _OPEN or path.startswith("/docs/"):
+    if path in _OPEN or path == "/ui" or path.startswith(("/docs/", "/ui/")):
         return None
     if path.startswith("/v1/events"):
         return Scope.EVENTS_WRITE

@@ -103,6 +103,20 @@ class LiveModels:
                 self._live = {**self._live, name: live}
         return live
 
+    def load_all(self) -> None:
+        """Load every registered model now (a server does this before it takes traffic).
+
+        A model that fails to load, or has no champion yet, is noted in :attr:`errors`
+        (and loaded on first use once it can be).
+        """
+        for name in self.registry.names():
+            try:
+                self.get(name)
+                self.errors.pop(name, None)
+            except ModelError as error:
+                if CHAMPION in self.registry.routing(name).aliases:
+                    self.errors[name] = str(error)
+
     def refresh(self) -> bool:
         """Reload what changed in the registry since the last call.
 

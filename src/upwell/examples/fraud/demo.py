@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from upwell.config import OnlineConfig
 from upwell.examples.fraud import evaluation, models, report, scoring
 from upwell.examples.fraud.features import DEFINITIONS, HANDBOOK_FEATURES, fraud_detection
 from upwell.examples.fraud.live import LiveRun, run_live
@@ -28,6 +29,7 @@ from upwell.examples.fraud.scoring import Scorer
 from upwell.examples.fraud.simulator import simulate
 from upwell.examples.fraud.stream import Progress, utc_transactions
 from upwell.runtime import FeatureStore
+from upwell.stores.redis import RedisStore
 
 TRAIN_START = pd.Timestamp("2018-07-25", tz="UTC")
 TRAIN_DAYS = DELAY_DAYS = TEST_DAYS = 7
@@ -108,6 +110,7 @@ def run_demo(
     out: str | Path,
     transactions: str | Path | pd.DataFrame | None = None,
     progress: Progress | None = None,
+    online: str | OnlineConfig | None = None,
 ) -> dict[str, Any]:
     """Run the fraud example end to end and write its outputs to ``out``.
 
@@ -117,6 +120,8 @@ def run_demo(
         transactions: Transactions (a DataFrame or Parquet file), or None to simulate the
             published data.
         progress: Progress callback ``(phase, done, total)``.
+        online: Keep the online state in Redis (a URL or config) instead of this process;
+            the demo starts from an empty state in its key prefix.
 
     Returns:
         The report's summary.
@@ -125,7 +130,9 @@ def run_demo(
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out_dir / "store", ignore_errors=True)
     frame = load_transactions(transactions)
-    store = FeatureStore(DEFINITIONS, path=out_dir / "store")
+    store = FeatureStore(DEFINITIONS, path=out_dir / "store", online=online)
+    if isinstance(store.store, RedisStore):
+        store.store.drop()  # the log was removed above: start the shared state afresh
     deployment = _Deployment(frame)
     test_start = TRAIN_START + pd.Timedelta(days=TRAIN_DAYS + DELAY_DAYS)
     run = run_live(

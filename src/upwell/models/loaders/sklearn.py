@@ -5,6 +5,7 @@ Which types a skops archive may contain is decided in ``skops_trust``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 from dataclasses import dataclass, field
@@ -50,12 +51,13 @@ class SklearnModel:
     n_inputs: int | None
     where: str
     is_classifier: bool
+    takes_frame: bool = False
     format: ModelFormat = field(default=ModelFormat.SKLEARN, init=False)
 
     def _frame(self, x: np.ndarray) -> Any:
-        """The matrix as the estimator was fitted: a DataFrame when it saw names."""
+        """The matrix, as a DataFrame only where the model selects columns by name."""
         matrix = as_matrix(x, self.n_inputs, self.where)
-        if self.input_names is None:
+        if self.input_names is None or not self.takes_frame:
             return matrix
         return pd.DataFrame(matrix, columns=list(self.input_names), copy=False)
 
@@ -230,13 +232,45 @@ def _wrap(estimator: Any, where: str) -> SklearnModel:
             )
     names = getattr(estimator, "feature_names_in_", None)
     n_inputs = getattr(estimator, "n_features_in_", None)
+    takes_frame = _selects_columns_by_name(estimator)
+    if not takes_frame:
+        _forget_feature_names(estimator)
     return SklearnModel(
         estimator=estimator,
         input_names=None if names is None else tuple(str(name) for name in names),
         n_inputs=None if n_inputs is None else int(n_inputs),
         where=where,
         is_classifier=is_classifier,
+        takes_frame=takes_frame,
     )
+
+
+def _parts(estimator: Any) -> list[Any]:
+    """The estimator and every estimator nested in it (pipeline steps, transformers)."""
+    found = [estimator]
+    for _, step in getattr(estimator, "steps", []):
+        found += _parts(step)
+    for item in getattr(estimator, "transformers_", []):
+        found += _parts(item[1])
+    return [part for part in found if part not in (None, "passthrough", "drop")]
+
+
+def _selects_columns_by_name(estimator: Any) -> bool:
+    """Whether a part picks columns by name (a ColumnTransformer), so needs a DataFrame."""
+    return any(hasattr(part, "transformers_") for part in _parts(estimator))
+
+
+def _forget_feature_names(estimator: Any) -> None:
+    """Drop the recorded input names of a loaded copy, so a matrix is taken as it is.
+
+    The service's columns were checked against the names at registration; scoring a
+    NumPy matrix then skips building a DataFrame per call (about a millisecond) and
+    scikit-learn's check that would warn about the missing names.
+    """
+    for part in _parts(estimator):
+        if hasattr(part, "feature_names_in_"):
+            with contextlib.suppress(AttributeError):
+                delattr(part, "feature_names_in_")
 
 
 def _check_fitted(estimator: object, where: str) -> None:

@@ -1,20 +1,20 @@
 """The composition root: :class:`FeatureStore` wires definitions, stores, log and paths.
 
-This is the only module (with ``config`` and the CLI) that reads the clock, the
+This is the only package (with ``config`` and the CLI) that reads the clock, the
 environment or decides on paths; everything it composes receives them.
 """
 
 from __future__ import annotations
 
-import time
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from upwell.config import ConfigError
+from upwell.config import OnlineConfig
 from upwell.definitions.batch import BatchFeatures
 from upwell.definitions.registry import Definition, Registry, validate
 from upwell.definitions.service import FeatureService
@@ -24,37 +24,29 @@ from upwell.eventlog.parquet import ParquetEventLog
 from upwell.eventlog.protocol import EventLog, Fsync
 from upwell.eventlog.sql import query_events
 from upwell.ingest import backfill as backfill_module
+from upwell.ingest.columnar_batch import to_table, validate_columns
 from upwell.ingest.dead_letters import DeadLetterSink, FileDeadLetters, MemoryDeadLetters
 from upwell.ingest.pusher import Pusher, PushResult
 from upwell.ingest.values import timestamp_ms
+from upwell.runtime.clock import Clock, SystemClock
+from upwell.runtime.governance import Governance
+from upwell.runtime.kinds import Features, Output
+from upwell.runtime.wiring import fsync_level, online_store
+from upwell.serving.audit_sink import ScoringAudit
+from upwell.serving.decisions_service import DecisionService
+from upwell.serving.erasure_log import ErasureLog
 from upwell.serving.feature_plan import FeatureRequestPlan, plan_request
+from upwell.serving.model_service import ModelService
 from upwell.serving.online import read_online
+from upwell.serving.scoring import Prediction
 from upwell.stores.directory_lock import DirectoryLock
-from upwell.stores.disk import DiskStore
 from upwell.stores.memory import MemoryStore
+from upwell.stores.redis import RedisStore
 from upwell.training import batch_tables, frames
 from upwell.training.builder import AnchorFrame, build
 
-Output = Literal["pandas", "polars", "arrow", "dicts"]
-Features = FeatureService | str | Sequence[str]
 
-
-class Clock(Protocol):
-    """Tells the current time in epoch milliseconds."""
-
-    def now_ms(self) -> int:
-        """The current time."""
-        ...
-
-
-class SystemClock:
-    """The machine's wall clock."""
-
-    def now_ms(self) -> int:  # noqa: D102
-        return time.time_ns() // 1_000_000
-
-
-class FeatureStore:
+class FeatureStore(Governance):
     """Definitions, an online store and an event log, embedded in this process.
 
     With ``path`` everything is durable under that directory (event log, state
@@ -67,6 +59,10 @@ class FeatureStore:
         fsync: When acknowledged events are forced to stable storage.
         clock: Where "now" comes from.
         max_batch_events: The largest push accepted.
+        models_path: The model registry's directory; default ``path/models``.
+        online: Where the online state lives: None keeps it in this process (on disk
+            under ``path``); a Redis URL (``redis://host:6379/0``) or an
+            :class:`~upwell.config.OnlineConfig` shares it with other processes.
     """
 
     def __init__(
@@ -77,6 +73,8 @@ class FeatureStore:
         fsync: Fsync | str = Fsync.NEVER,
         clock: Clock | None = None,
         max_batch_events: int = 1_000_000,
+        models_path: str | Path | None = None,
+        online: str | OnlineConfig | None = None,
     ) -> None:
         self.registry: Registry = validate(definitions)
         self.clock = clock or SystemClock()
@@ -85,30 +83,44 @@ class FeatureStore:
         self.log: EventLog
         self.dead_letters: DeadLetterSink
         if self.path is None:
-            self.store: MemoryStore = MemoryStore(self.registry)
             self.log = MemoryEventLog()
             self.dead_letters = MemoryDeadLetters()
         else:
             self._lock = DirectoryLock(self.path)
-            self.store = DiskStore(self.registry, self.path / "state")
-            self.log = ParquetEventLog(self.path / "log", self.registry.sources, _fsync(fsync))
+            self.log = ParquetEventLog(self.path / "log", self.registry.sources, fsync_level(fsync))
             self.dead_letters = FileDeadLetters(self.path / "dead_letters.jsonl")
+        self.store: MemoryStore | RedisStore = online_store(self.registry, online, self.path)
         self.batch_tables = batch_tables.BatchTables(self.path / "batch" if self.path else None)
         self._resolved: dict[
             object, tuple[tuple[str, ...], tuple[str, ...], FeatureRequestPlan]
         ] = {}
+        self._models: ModelService | None = None
+        self._models_path = Path(models_path) if models_path is not None else None
+        self._models_tmp: tempfile.TemporaryDirectory[str] | None = None
+        self.audit: ScoringAudit | None = None
+        self._decisions: tuple[DecisionService, ErasureLog] | None = None
         self._pusher = Pusher(
             self.registry, self.store, self.log, self.dead_letters, max_batch_events
         )
         self._recover()
 
     def _recover(self) -> None:
+        # Redis takes the replay in batches (one round trip each); it skips what it holds.
+        batch: list[tuple[str, Any, int, int, Any]] = []
         for source, seq, row in self.log.replay(self.store.applied_seq()):
             spec = self.registry.sources.get(source)
             if spec is None:
                 continue
             event_id = row[spec.event_id] if spec.event_id else None
-            self.store.apply(source, row, row[spec.timestamp], seq, event_id)
+            if not isinstance(self.store, RedisStore):
+                self.store.apply(source, row, row[spec.timestamp], seq, event_id)
+                continue
+            batch.append((source, row, row[spec.timestamp], seq, event_id))
+            if len(batch) == 1_000:
+                self.store.apply_many(batch)
+                batch = []
+        if batch and isinstance(self.store, RedisStore):
+            self.store.apply_many(batch)
         # Reloading every batch table is idempotent (a row replaces the row with the same
         # key and valid_from) and covers a crash between a table's write and the snapshot.
         for group in self.registry.batches.values():
@@ -142,10 +154,23 @@ class FeatureStore:
         """
         spec = self._pusher.source(source)
         with self._pusher.lock:
-            result = backfill_module.backfill(
-                self.store.engine, self.log, self.dead_letters, spec, data
-            )
+            if isinstance(self.store, RedisStore):
+                result = self._backfill_shared(spec, data)
+            else:
+                result = backfill_module.backfill(
+                    self.store.engine, self.log, self.dead_letters, spec, data
+                )
             self.store.checkpoint()
+        return result
+
+    def _backfill_shared(self, spec: EventSource, data: Any) -> PushResult:
+        """Backfill into Redis: the columnar path on the touched entities, then one write."""
+        assert isinstance(self.store, RedisStore)  # noqa: S101 (the caller checked)
+        table = to_table(data)
+        columns = validate_columns(table, spec.schema, f"backfill {spec.name!r}")
+        shared = self.store.prepare_backfill(spec.name, columns, self.log.last_seq() + 1)
+        result = backfill_module.backfill(shared.engine, self.log, self.dead_letters, spec, table)
+        shared.commit()
         return result
 
     def load_batch(self, group: str, data: Any) -> int:
@@ -192,6 +217,7 @@ class FeatureStore:
         _refs, columns, plan = self._resolve(features)
         single = isinstance(entity_rows, Mapping)
         rows = [entity_rows] if isinstance(entity_rows, Mapping) else list(entity_rows)
+        self._check_consent(features, rows)
         at = self.clock.now_ms() if as_of is None else timestamp_ms(as_of, "as_of")
         with self._pusher.lock:  # a read never sees an event half applied
             values = read_online(self.registry, self.store, plan, rows, at)
@@ -199,6 +225,84 @@ class FeatureStore:
         if output == "dicts":
             return renamed[0] if single else renamed
         return frames.from_rows(renamed, columns, output)
+
+    def read_vectors(
+        self, features: str, rows: Sequence[Mapping[str, Any]], as_of_ms: int | None
+    ) -> tuple[tuple[str, ...], list[list[Any]]]:
+        """A service's output columns and each row's values in that order (for scoring).
+
+        Args:
+            features: A FeatureService's name.
+            rows: Entity rows with keys and request fields.
+            as_of_ms: Read time in epoch ms; default now.
+
+        Returns:
+            The columns and one list of values per row.
+        """
+        _refs, columns, plan = self._resolve(features)
+        self._check_consent(features, rows)
+        at = self.clock.now_ms() if as_of_ms is None else as_of_ms
+        with self._pusher.lock:
+            return columns, read_online(self.registry, self.store, plan, rows, at)
+
+    def entity_keys(self, features: str) -> tuple[str, ...]:
+        """The entity key fields the rows of a feature list carry.
+
+        Args:
+            features: A FeatureService's name or qualified feature names.
+
+        Returns:
+            The key field names, in order.
+        """
+        return self._resolve(features)[2].entity_keys
+
+    def watermarks(self) -> dict[str, int | None]:
+        """Each source's newest admitted event time (epoch ms), None before its first."""
+        if isinstance(self.store, RedisStore):
+            return self.store.watermarks()
+        return {name: a.watermark for name, a in self.store.engine.admission.items()}
+
+    # ---- models -------------------------------------------------------------------
+
+    @property
+    def models(self) -> ModelService:
+        """The model registry and scorer (under ``path/models``, or a temporary directory)."""
+        if self._models is None:
+            if self._models_path is not None:
+                root = self._models_path
+            elif self.path is not None:
+                root = self.path / "models"
+            else:
+                self._models_tmp = tempfile.TemporaryDirectory(prefix="upwell-models-")
+                root = Path(self._models_tmp.name)
+            self._models = ModelService(root, self.registry, self, self.clock.now_ms)
+        return self._models
+
+    def score(
+        self,
+        model: str,
+        entity_rows: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+        *,
+        as_of: Any = None,
+        request_id: str | Sequence[str] | None = None,
+        explain: bool = False,
+    ) -> Prediction | list[Prediction]:
+        """Features and the served model's score for entity rows.
+
+        Args:
+            model: The model's name (its ``champion`` answers; see :attr:`models`).
+            entity_rows: A row (returns one prediction) or rows (returns a list).
+            as_of: A UTC datetime to read features as of; default now.
+            request_id: Request id(s); generated where not given.
+            explain: Also return per-feature contributions where the model supports it.
+
+        Returns:
+            Prediction(s) with score, version, features and timings.
+        """
+        at = None if as_of is None else timestamp_ms(as_of, "as_of")
+        return self.models.score(
+            model, entity_rows, as_of_ms=at, request_id=request_id, explain=explain
+        )
 
     # ---- offline ------------------------------------------------------------------
 
@@ -329,29 +433,23 @@ class FeatureStore:
 
     def close(self) -> None:
         """Checkpoint and release files."""
+        if self.audit is not None:
+            self.audit.close()
+        if self._decisions is not None:
+            self._decisions[0].close()
         with self._pusher.lock:
             self.log.close()
             self.store.close()
             if self._lock is not None:
                 self._lock.release()
+            if self._models_tmp is not None:
+                self._models_tmp.cleanup()
 
     def __enter__(self) -> FeatureStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _fsync(value: Fsync | str) -> Fsync:
-    try:
-        return Fsync(value)
-    except ValueError:
-        msg = f"fsync={value!r} is not a durability level"
-        raise ConfigError(
-            msg,
-            where="FeatureStore",
-            fix=f"use one of {[f.value for f in Fsync]}",
-        ) from None
 
 
 def open_store(
@@ -368,6 +466,3 @@ def open_store(
         The store.
     """
     return FeatureStore(definitions, path=path, **kwargs)
-
-
-__all__ = ["Clock", "FeatureStore", "SystemClock", "open_store"]
