@@ -235,6 +235,7 @@ def _wrap(estimator: Any, where: str) -> SklearnModel:
     takes_frame = _selects_columns_by_name(estimator)
     if not takes_frame:
         _forget_feature_names(estimator)
+    _score_on_the_calling_thread(estimator)
     return SklearnModel(
         estimator=estimator,
         input_names=None if names is None else tuple(str(name) for name in names),
@@ -258,6 +259,17 @@ def _parts(estimator: Any) -> list[Any]:
 def _selects_columns_by_name(estimator: Any) -> bool:
     """Whether a part picks columns by name (a ColumnTransformer), so needs a DataFrame."""
     return any(hasattr(part, "transformers_") for part in _parts(estimator))
+
+
+def _score_on_the_calling_thread(estimator: Any) -> None:
+    """Set ``n_jobs`` to 1 on a loaded copy: a served row or batch is too small for a pool.
+
+    A forest fitted with ``n_jobs=-1`` otherwise starts a thread pool per call (tens of
+    milliseconds for one row); the scores are the same either way.
+    """
+    for part in _parts(estimator):
+        if getattr(part, "n_jobs", None) not in (None, 1):
+            part.n_jobs = 1
 
 
 def _forget_feature_names(estimator: Any) -> None:
