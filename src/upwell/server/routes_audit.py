@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from upwell.audit import AuditError
+from upwell.audit import AuditError, Window
 from upwell.server import audit_queries as queries
 from upwell.server.audit_wiring import ServerAudit
 from upwell.server.state import server_state
@@ -60,6 +60,24 @@ def _model(audit: ServerAudit, model: str | None) -> str:
         return model
     names = sorted({v["model"] for v in queries.versions(audit.monitor)})
     return names[0] if names else ""
+
+
+def _windowed(
+    audit: ServerAudit,
+    model: str | None,
+    version: int | None,
+    start_ms: int | None,
+    end_ms: int | None,
+    span: str,
+    window: str,
+    step: str | None,
+) -> tuple[str, list[int], Window, int, int | None]:
+    """The model, its versions, the span and the window and step of a windowed query."""
+    name = _model(audit, model)
+    at = queries.resolve_span(audit.monitor, start_ms, end_ms, span, audit.auditor.watermark_ms)
+    window_ms = queries.parse_duration(window, "window")
+    step_ms = None if step is None else queries.parse_duration(step, "step")
+    return name, queries.model_versions(audit.monitor, name, version), at, window_ms, step_ms
 
 
 @audit_router.get("/summary", summary="The prediction log's counters and versions")
@@ -139,11 +157,9 @@ async def quality(
     audit = _audit(request)
 
     def answer() -> dict[str, Any]:
-        name = _model(audit, model)
-        at = queries.resolve_span(audit.monitor, start_ms, end_ms, span, audit.auditor.watermark_ms)
-        window_ms = queries.parse_duration(window, "window")
-        step_ms = None if step is None else queries.parse_duration(step, "step")
-        numbers = queries.model_versions(audit.monitor, name, version)
+        name, numbers, at, window_ms, step_ms = _windowed(
+            audit, model, version, start_ms, end_ms, span, window, step
+        )
         found = queries.quality(audit.monitor, name, numbers, at, window_ms, step_ms)
         return {"model": name, "start_ms": at.start_ms, "end_ms": at.end_ms, **found}
 
@@ -165,11 +181,9 @@ async def drift(
     audit = _audit(request)
 
     def answer() -> dict[str, Any]:
-        name = _model(audit, model)
-        at = queries.resolve_span(audit.monitor, start_ms, end_ms, span, audit.auditor.watermark_ms)
-        window_ms = queries.parse_duration(window, "window")
-        step_ms = None if step is None else queries.parse_duration(step, "step")
-        numbers = queries.model_versions(audit.monitor, name, version)
+        name, numbers, at, window_ms, step_ms = _windowed(
+            audit, model, version, start_ms, end_ms, span, window, step
+        )
         audit.auditor.sync_references()  # versions registered since the last look
         found = queries.drift(audit.monitor, name, numbers, at, window_ms, step_ms)
         return {"model": name, "start_ms": at.start_ms, "end_ms": at.end_ms, **found}
